@@ -1,0 +1,5 @@
+"""`python -m scrobblerd`."""
+
+from scrobblerd.cli import main
+
+raise SystemExit(main())

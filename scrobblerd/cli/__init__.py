@@ -1,0 +1,53 @@
+"""The command line: argument parsing and the only place that prints or exits.
+
+Each command group lives in its own module with `register(subparsers)`; the modules are imported
+here, but heavy work (guessit, the daemon) is imported inside the handlers so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from scrobblerd import __version__
+from scrobblerd.cli import auth, conf, identify, queue, rate, run, status
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus=78 stops a restart loop
+
+GROUPS = (run, auth, status, queue, identify, rate, conf)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default: $SCROBBLERD_CONFIG or "
+                        "$XDG_CONFIG_HOME/scrobblerd/config.yaml)")
+    common.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="override log.level from the config")
+    parser = argparse.ArgumentParser(
+        prog="scrobblerd",
+        description="Scrobble what mpv, Kodi and VLC play to Trakt.tv.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"scrobblerd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for group in GROUPS:
+        group.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:  # handlers raise SystemExit(78) for config errors, already reported
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILURE
+    sys.stdout.flush()
+    return code

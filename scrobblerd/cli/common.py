@@ -1,0 +1,33 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from scrobblerd.config import load_config
+from scrobblerd.errors import ConfigError
+from scrobblerd.settings import Config
+
+EXIT_CONFIG = 78
+
+
+def load_config_or_exit(args: argparse.Namespace) -> Config:
+    """The validated config, or every problem on stderr and SystemExit(78)."""
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"scrobblerd: {message}", file=sys.stderr)
+    return code

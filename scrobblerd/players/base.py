@@ -1,0 +1,109 @@
+"""The Watcher protocol: a watcher turns one kind of player into PlayerEvents.
+
+Events go out through a sink (the daemon's queue); nothing comes in. Watchers never import
+the Trakt client and never decide anything: they report what the player does.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import structlog
+
+from scrobblerd.models import PlayerEvent, PlayerStatus
+
+EventSink = Callable[[PlayerEvent], None]
+
+# Reconnect backoff for absent players: quick to find a player that starts later, cheap when
+# none ever does.
+RECONNECT_MIN_DELAY = 0.5  # seconds
+RECONNECT_MAX_DELAY = 5.0  # seconds; "a player started later is found within seconds"
+# Restart backoff for a watcher loop that raised (a bug, not an absent player).
+CRASH_MIN_DELAY = 1.0
+CRASH_MAX_DELAY = 60.0
+
+
+class Watcher(Protocol):
+    """What the daemon needs from a watcher."""
+
+    name: str
+
+    def start(self, sink: EventSink) -> None:
+        """Begin watching in the background; events go to `sink` (which only enqueues)."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and release every connection and thread."""
+
+    def status(self) -> Mapping[str, PlayerStatus]:
+        """Per player instance: connected or not, and a short state."""
+
+
+def backoff_delays(start: float, cap: float) -> Callable[[], float]:
+    """A capped exponential backoff: each call returns the next delay; reset by making a new one."""
+    delay = start
+
+    def next_delay() -> float:
+        nonlocal delay
+        current = delay
+        delay = min(cap, delay * 2)
+        return current
+
+    return next_delay
+
+
+class ThreadedWatcher:
+    """Base for watchers that run one blocking loop in their own supervised thread.
+
+    Subclasses implement `run(sink, stop)`, which blocks until `stop` is set. If `run` raises,
+    the traceback is logged and the loop is restarted after a capped backoff: a watcher never
+    dies for good.
+    """
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log = structlog.get_logger(watcher=self.name)
+        self.restarts = 0
+
+    def run(self, sink: EventSink, stop: threading.Event) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def status(self) -> Mapping[str, PlayerStatus]:  # pragma: no cover - overridden
+        return {}
+
+    def start(self, sink: EventSink) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._supervise, args=(sink,), name=f"watcher-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _supervise(self, sink: EventSink) -> None:
+        delay = backoff_delays(CRASH_MIN_DELAY, CRASH_MAX_DELAY)
+        while not self._stop.is_set():
+            try:
+                self.run(sink, self._stop)
+                return
+            except Exception as exc:  # the supervisor: a watcher never dies for good
+                self.restarts += 1
+                wait = delay()
+                self._log.error(
+                    "watcher_crashed",
+                    error=repr(exc),
+                    traceback=traceback.format_exc(),
+                    restart_in=wait,
+                )
+                self._stop.wait(wait)

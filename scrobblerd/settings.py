@@ -1,0 +1,146 @@
+"""The validated configuration: frozen dataclasses with every key and its default.
+
+`config.py` turns YAML into these; everything else receives them. Secrets are masked in repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+# The app's own credentials, from the Trakt API v2 document's header (users may override them).
+DEFAULT_CLIENT_ID = "77c46c77cc7ace17e9de3d862298c25e63ede51eedcfd503582bc81b40c74132"
+DEFAULT_CLIENT_SECRET = "68a8042262ed186b27eca0de60257101ca2e3b7eb027ed8aa11052d8d9d6758b"
+DEFAULT_API_URL = "https://api.trakt.tv"
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir("scrobblerd"))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("scrobblerd")) / "config.yaml"
+
+
+def _mask(secret: str) -> str:
+    return "'***'" if secret else "''"
+
+
+@dataclass(frozen=True)
+class TraktConfig:
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = field(default=DEFAULT_CLIENT_SECRET, repr=False)
+    api_url: str = DEFAULT_API_URL
+    timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        return (
+            f"TraktConfig(client_id={self.client_id!r}, client_secret={_mask(self.client_secret)}, "
+            f"api_url={self.api_url!r}, timeout={self.timeout!r})"
+        )
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"  # debug | info | warning | error
+    format: str = "auto"  # auto | console | json | logfmt
+
+
+@dataclass(frozen=True)
+class ScrobbleConfig:
+    threshold: float = 80.0  # percent, 80..100
+    min_duration: float = 300.0  # seconds; shorter media is never scrobbled
+    preview_time: float = 60.0  # seconds a file opened past the threshold must play to count
+    pause_timeout: float = 3600.0  # seconds paused after which a viewing ends (counts if past threshold)
+
+
+@dataclass(frozen=True)
+class MpvConfig:
+    enabled: bool = True
+    ipc_path: tuple[str, ...] = ("/tmp/mpvsocket",)  # noqa: S108 - mpv's conventional socket path
+
+
+@dataclass(frozen=True)
+class VlcConfig:
+    enabled: bool = False
+    url: str = "http://127.0.0.1:8080"
+    password: str = field(default="", repr=False)
+    poll_interval: float = 1.0
+
+    def __repr__(self) -> str:
+        return (
+            f"VlcConfig(enabled={self.enabled!r}, url={self.url!r}, password={_mask(self.password)}, "
+            f"poll_interval={self.poll_interval!r})"
+        )
+
+
+@dataclass(frozen=True)
+class KodiConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9090
+    http_port: int = 8080
+    username: str = "kodi"
+    password: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"KodiConfig(enabled={self.enabled!r}, host={self.host!r}, port={self.port!r}, "
+            f"http_port={self.http_port!r}, username={self.username!r}, password={_mask(self.password)})"
+        )
+
+
+@dataclass(frozen=True)
+class PlayersConfig:
+    mpv: MpvConfig = field(default_factory=MpvConfig)
+    vlc: VlcConfig = field(default_factory=VlcConfig)
+    kodi: KodiConfig = field(default_factory=KodiConfig)
+
+
+@dataclass(frozen=True)
+class OverrideRule:
+    """A user's correction: files whose path matches `path` (a regex) or whose parsed title equals
+    `title` (case-insensitive) are the given Trakt item. `type` is "movie" or "show"; for shows the
+    parsed season/episode are shifted by the offsets (or the season forced with `season`)."""
+
+    type: str = "movie"
+    path: str | None = None
+    title: str | None = None
+    trakt: int | None = None
+    slug: str | None = None
+    imdb: str | None = None
+    tmdb: int | None = None
+    tvdb: int | None = None
+    season: int | None = None
+    season_offset: int = 0
+    episode_offset: int = 0
+    line: int = 0  # where the rule stands in the config file, for `identify` to explain itself
+
+
+@dataclass(frozen=True)
+class IdentifyConfig:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    overrides: tuple[OverrideRule, ...] = ()
+    cache_ttl: float = 30 * 86400.0  # seconds a resolved match is reused
+    negative_ttl: float = 3600.0  # seconds an "unknown" answer is reused
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    enabled: bool = False  # desktop notifications on scrobbles and errors (needs a session bus)
+    rate_prompt: bool = False  # after a watch, a notification saying how to rate it
+
+
+@dataclass(frozen=True)
+class Config:
+    trakt: TraktConfig = field(default_factory=TraktConfig)
+    state_dir: Path = field(default_factory=default_state_dir)
+    log: LogConfig = field(default_factory=LogConfig)
+    scrobble: ScrobbleConfig = field(default_factory=ScrobbleConfig)
+    players: PlayersConfig = field(default_factory=PlayersConfig)
+    identify: IdentifyConfig = field(default_factory=IdentifyConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    source: Path | None = None  # the file this came from; None for built-in defaults
