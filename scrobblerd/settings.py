@@ -12,7 +12,7 @@ import platformdirs
 
 # The app's own credentials, from the Trakt API v2 document's header (users may override them).
 DEFAULT_CLIENT_ID = "77c46c77cc7ace17e9de3d862298c25e63ede51eedcfd503582bc81b40c74132"
-DEFAULT_CLIENT_SECRET = "68a8042262ed186b27eca0de60257101ca2e3b7eb027ed8aa11052d8d9d6758b"
+DEFAULT_CLIENT_SECRET = "68a8042262ed186b27eca0de60257101ca2e3b7eb027ed8aa11052d8d9d6758b"  # noqa: S105 - public, from the API document
 DEFAULT_API_URL = "https://api.trakt.tv"
 
 

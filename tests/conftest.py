@@ -41,11 +41,37 @@ def make_video(path: Path, seconds: int) -> Path:
     tmp = path.with_suffix(".part" + path.suffix)
     subprocess.run(
         [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}",
-            "-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono", "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "35", "-g", "10",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "16k", "-shortest", str(tmp),
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size=160x120:rate=10:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=22050:cl=mono",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "35",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "16k",
+            "-shortest",
+            str(tmp),
         ],
         check=True,
         timeout=120,
@@ -57,9 +83,11 @@ def make_video(path: Path, seconds: int) -> Path:
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of test videos, made once per test session (cached across runs when possible)."""
-    cache = Path(os.environ.get("SCROBBLERD_MEDIA_CACHE", "")) if os.environ.get(
-        "SCROBBLERD_MEDIA_CACHE"
-    ) else tmp_path_factory.mktemp("media")
+    cache = (
+        Path(os.environ.get("SCROBBLERD_MEDIA_CACHE", ""))
+        if os.environ.get("SCROBBLERD_MEDIA_CACHE")
+        else tmp_path_factory.mktemp("media")
+    )
     cache.mkdir(parents=True, exist_ok=True)
     for name, seconds in MEDIA.items():
         make_video(cache / name, seconds)

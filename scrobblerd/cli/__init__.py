@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from scrobblerd import __version__
 from scrobblerd.cli import auth, conf, identify, queue, rate, run, status
+from scrobblerd.cli.common import load_config_or_exit
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -19,22 +20,38 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus=78 stops a restart loop
 
 GROUPS = (run, auth, status, queue, identify, rate, conf)
+NO_CONFIG_COMMANDS = frozenset({"config", "init"})
+
+
+def _options(default: object) -> argparse.ArgumentParser:
+    # The same options are accepted before and after the command; after it they must not
+    # overwrite what was given before it, hence SUPPRESS as the sub-parsers' default.
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="config file (default: $SCROBBLERD_CONFIG or $XDG_CONFIG_HOME/scrobblerd/config.yaml)",
+    )
+    options.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=default,
+        help="override log.level from the config",
+    )
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default: $SCROBBLERD_CONFIG or "
-                        "$XDG_CONFIG_HOME/scrobblerd/config.yaml)")
-    common.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        help="override log.level from the config")
     parser = argparse.ArgumentParser(
         prog="scrobblerd",
         description="Scrobble what mpv, Kodi and VLC play to Trakt.tv.",
-        parents=[common],
+        parents=[_options(None)],
     )
     parser.add_argument("--version", action="version", version=f"scrobblerd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    common = _options(argparse.SUPPRESS)
     for group in GROUPS:
         group.register(sub, common)
     return parser
@@ -44,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command not in NO_CONFIG_COMMANDS:
+            load_config_or_exit(args)  # every command refuses a bad config (exit 78) before doing anything
         code: int = args.handler(args)
     except KeyboardInterrupt:
         return 130

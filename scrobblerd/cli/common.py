@@ -15,13 +15,18 @@ EXIT_CONFIG = 78
 
 
 def load_config_or_exit(args: argparse.Namespace) -> Config:
-    """The validated config, or every problem on stderr and SystemExit(78)."""
+    """The validated config, or every problem on stderr and SystemExit(78). Loaded once per run."""
+    cached = getattr(args, "loaded_config", None)
+    if isinstance(cached, Config):
+        return cached
     try:
-        return load_config(getattr(args, "config", None))
+        config = load_config(getattr(args, "config", None))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    args.loaded_config = config
+    return config
 
 
 def print_json(data: Any) -> None:
