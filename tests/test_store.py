@@ -128,7 +128,7 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
             try:
                 for i in range(100):
                     queue.enqueue_watch(store, watch(f"{prefix}{i}"), float(i))
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=writer, args=(s, p)) for s, p in ((a, "a"), (b, "b"), (a, "c"))]
