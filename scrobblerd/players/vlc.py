@@ -6,6 +6,7 @@ VLC pushes nothing, so this watcher polls. The pure half (`parse_status`, `event
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -103,7 +104,7 @@ class VlcSnapshot:
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
 
@@ -143,7 +144,7 @@ def parse_status(payload: Any, at: float = 0.0) -> VlcSnapshot:
     if not isinstance(payload, Mapping):
         raise PlayerError(f"status.json is a {type(payload).__name__}, not an object")
     state = payload.get("state")
-    if state not in KNOWN_STATES:
+    if not isinstance(state, str) or state not in KNOWN_STATES:
         raise PlayerError(f"status.json has no known state: {state!r}")
     fields = {
         "time": _num(payload.get("time")),
