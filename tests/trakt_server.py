@@ -26,6 +26,7 @@ import secrets
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,6 +119,7 @@ class FakeTrakt:
         self.client_secret = client_secret
         self.url = ""
         self.requests: list[Recorded] = []
+        self.errors: list[str] = []  # tracebacks of bugs in this server (answered with 500)
         self.history: list[dict[str, Any]] = []
         self.scrobbles: list[dict[str, Any]] = []
         self.ratings: dict[tuple[str, int], dict[str, Any]] = {}
@@ -323,6 +325,10 @@ class FakeTrakt:
         with self._cond:
             try:
                 reply = self._dispatch(rec)
+            except Exception:  # a bug in this server: answer 500 and keep it for the test to see
+                self.errors.append(traceback.format_exc())
+                traceback.print_exc()
+                reply = _Reply(500, {"error": "fake server bug", "detail": self.errors[-1]})
             finally:
                 self._cond.notify_all()
         return reply
@@ -623,7 +629,7 @@ def _scrobble(t: FakeTrakt, rec: Recorded, action: str) -> _Reply:
 
 
 def _sync_items(
-    t: FakeTrakt, body: Any
+    t: FakeTrakt, body: Any, expand_shows: bool = True
 ) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]], dict[str, list[Any]]]:
     """Resolve the movies/shows/episodes arrays: ([(type, public, ids, request obj)], not_found)."""
     body = body if isinstance(body, dict) else {}
@@ -655,7 +661,8 @@ def _sync_items(
             continue
         seasons = obj.get("seasons")
         if seasons is None:
-            chosen = [(e, obj) for e in entry["episodes"].values()]
+            # Trakt: a bare show adds all its episodes to history, but rates only the show itself
+            chosen = [(e, obj) for e in entry["episodes"].values()] if expand_shows else []
             found.append(("show", {"show": dict(entry["show"])}, entry["show"]["ids"], obj))
         else:
             chosen = []
@@ -739,7 +746,7 @@ def _sync_playback(t: FakeTrakt, rec: Recorded, kind: str | None) -> _Reply:
 
 
 def _ratings(t: FakeTrakt, rec: Recorded, remove: str | None) -> _Reply:
-    found, missing = _sync_items(t, rec.json)
+    found, missing = _sync_items(t, rec.json, expand_shows=False)
     counts = {"movies": 0, "shows": 0, "seasons": 0, "episodes": 0}
     for kind, _public, ids, obj in found:
         key = (kind, int(ids["trakt"]))
