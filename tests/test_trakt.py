@@ -242,9 +242,8 @@ def test_search_and_lookup(fake: FakeTrakt, client: TraktClient) -> None:
     assert results[0].type == "movie" and results[0].item.ids["trakt"] == 481
     assert fake.requests[-1].query["years"] == "1999"
     by_id = client.search_id("imdb", "tt0903747", type="show")
-    assert [r.item for r in by_id] == [
-        Show("Breaking Bad", 2008, {**dict(fake_ids(fake)), "slug": "breaking-bad-2008"})
-    ]
+    bb_ids = {"trakt": 1388, "tvdb": 81189, "imdb": "tt0903747", "slug": "breaking-bad-2008"}
+    assert [r.item for r in by_id] == [Show("Breaking Bad", 2008, bb_ids)]
     ep = client.search_id("tvdb", 349234, type="episode")[0]
     assert isinstance(ep.item, Episode) and (ep.item.season, ep.item.number) == (1, 2)
     assert ep.item.show.title == "Breaking Bad"
