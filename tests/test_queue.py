@@ -1,0 +1,91 @@
+"""The queue: the pure retry schedule, dedupe, listing, retry and drop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scrobblerd import queue
+from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
+from scrobblerd.queue import BACKOFF_BASE, BACKOFF_CAP, next_attempt
+from scrobblerd.store import Store
+
+
+def watch(viewing: str, at: float = 1_700_000_000.0, part: int = 0) -> ScrobbleAction:
+    media = MediaRef(
+        path="/v/Breaking.Bad.S01E02.mkv", kind="episode", show_title="Breaking Bad", season=1, episode=2
+    )
+    return ScrobbleAction(ActionKind.STOP, "mpv:/tmp/s", viewing, media, 97.0, at, watched=True, part=part)
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_next_attempt_is_in_the_future_and_capped(attempts: int, rand: float) -> None:
+    at = next_attempt(attempts, 1000.0, rand)
+    assert 1000.0 + BACKOFF_BASE / 2 <= at <= 1000.0 + BACKOFF_CAP
+
+
+def test_next_attempt_grows_exponentially_until_the_cap() -> None:
+    delays = [next_attempt(n, 0.0, 0.999999) for n in range(1, 12)]
+    assert delays[0] < delays[1] < delays[2] < delays[3]
+    assert delays[1] / delays[0] > 1.9
+    assert max(delays) <= BACKOFF_CAP and delays[-1] > BACKOFF_CAP * 0.99
+
+
+def test_jitter_spreads_retries() -> None:
+    assert next_attempt(5, 0.0, 0.0) < next_attempt(5, 0.0, 0.5) < next_attempt(5, 0.0, 0.99)
+
+
+def test_same_viewing_is_queued_once_and_a_rewatch_again(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        assert queue.enqueue_watch(store, watch("v1"), 10.0) is not None
+        assert queue.enqueue_watch(store, watch("v1"), 11.0) is None
+        assert queue.enqueue_watch(store, watch("v1", part=1), 11.0) is not None
+        assert queue.enqueue_watch(store, watch("v2"), 12.0) is not None
+        assert queue.counts(store) == {"pending": 3, "inflight": 0, "failed": 0}
+        assert len(store.history(10)) == 3
+
+
+def test_due_order_and_the_list_json_shape(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        queue.enqueue_watch(store, watch("late", at=2000.0), 5.0)
+        queue.enqueue_watch(store, watch("early", at=1000.0), 6.0)
+        rows = queue.due(store, 10.0)
+        assert [r.payload["viewing"] for r in rows] == ["early", "late"]
+        assert queue.due(store, 4.0) == []
+        data = rows[0].to_json()
+        assert set(data) >= {"id", "kind", "item", "attempts", "next_attempt_at", "last_error"}
+        assert data["kind"] == "watch" and data["attempts"] == 0 and data["last_error"] is None
+        assert data["next_attempt_at"] == "1970-01-01T00:00:06Z"
+        assert data["item"]["title"] == "Breaking Bad" and data["item"]["season"] == 1
+        assert data["item"]["identified"] is False
+
+
+def test_fail_retry_and_drop(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        a = queue.enqueue_watch(store, watch("a"), 1.0)
+        b = queue.enqueue_watch(store, watch("b"), 1.0)
+        assert a is not None and b is not None
+        with store.write() as conn:
+            queue.fail(conn, [a], "permanent: 404")
+            queue.reschedule(conn, [b], "503", 500.0)
+        assert queue.get(store, a).status == "failed"  # type: ignore[union-attr]
+        assert queue.due(store, 100.0) == []
+        assert queue.retry(store, 100.0, a) == 1
+        row = queue.get(store, a)
+        assert row is not None and row.status == "pending" and row.attempts == 0
+        assert queue.retry(store, 100.0) == 2  # no id: everything waiting becomes due now
+        assert [r.id for r in queue.due(store, 100.0)] == [a, b]
+        assert queue.drop(store, a) and not queue.drop(store, a)
+        assert queue.counts(store)["pending"] == 1
+        assert store.history_get("a") is not None  # the local record stays
+
+
+def test_other_kinds_with_a_dedupe_key(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        assert queue.enqueue(store, "rating", {"rating": 9}, 1.0, dedupe="rating:481") is not None
+        assert queue.enqueue(store, "rating", {"rating": 8}, 1.0, dedupe="rating:481") is None
+        (row,) = queue.rows(store)
+        assert row.to_json()["item"] == {"rating": 9}
+        assert queue.next_due_at(store) == 1.0
