@@ -348,6 +348,8 @@ def _place(d: _Draft, c: _Step, raw: object, *, seek: bool = False, detect: bool
 def _set_playing(d: _Draft, playing: bool, now: float) -> bool:
     if d.playing == playing:
         return False
+    if d.position is not None:  # fold the time played so far into the position
+        d.position, d.anchor = _extrapolate(d, now), now
     d.playing, d.paused_at = playing, (None if playing else now)
     return True
 
