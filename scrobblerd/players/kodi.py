@@ -437,6 +437,7 @@ class Tracker:
         self._tick_interval = tick_interval
         self._last_report = 0.0
         self._last_kind: EventKind | None = None
+        self._started_item: Mapping[str, Any] = {}
         self._shows: dict[int, Mapping[str, Any]] = {}
 
     def sample(self, rpc: Rpc, playerid: int | None = None, media: MediaRef | None = None) -> Snapshot | None:
@@ -492,20 +493,7 @@ class Tracker:
 
     def handle(self, rpc: Rpc, note: Notification) -> None:
         if note.method in PLAY_METHODS or note.method in CHANGE_METHODS or note.method == "Player.OnSeek":
-            if note.playerid is None:
-                return
-            known = self.current.media if self.current and self.current.playerid == note.playerid else None
-            cur = self.sample(rpc, note.playerid, None if note.method in PLAY_METHODS else known)
-            if cur is None or (cur.duration is None and note.method == "Player.OnPlay"):
-                return  # not video, or not started far enough: OnAVStart follows
-            if note.speed is not None:
-                cur = replace(cur, speed=note.speed)
-            if note.method == "Player.OnSeek" and self.current and self.current.media.key == cur.media.key:
-                self._apply(
-                    [] if self._repeated_seek(cur) else [Change(EventKind.SEEKED, cur, cur.position)], cur
-                )
-            else:
-                self._apply(transitions(self.current, cur, cur.at), cur)
+            self._on_player(rpc, note)
         elif note.method == "Player.OnStop" and self.current is not None:
             prev, self.current = self.current, None
             if note.end:
@@ -514,6 +502,26 @@ class Tracker:
                 self._send(Change(EventKind.STOPPED, prev, prev.position_at(time.monotonic())))
         elif note.method == "System.OnQuit":
             self.end(EventKind.STOPPED)
+
+    def _on_player(self, rpc: Rpc, note: Notification) -> None:
+        if note.playerid is None:
+            return
+        starting = note.method in PLAY_METHODS
+        # OnPlay and OnAVStart both announce one start: the item is fetched once per start.
+        same = self.current is not None and self.current.playerid == note.playerid
+        if starting:
+            same = same and bool(note.item) and note.item == self._started_item
+            self._started_item = note.item
+        cur = self.sample(rpc, note.playerid, self.current.media if same and self.current else None)
+        if cur is None or (cur.duration is None and note.method == "Player.OnPlay"):
+            return  # not video, or not started far enough: OnAVStart follows
+        if note.speed is not None:
+            cur = replace(cur, speed=note.speed)
+        if note.method == "Player.OnSeek" and self.current and self.current.media.key == cur.media.key:
+            seek = [] if self._repeated_seek(cur) else [Change(EventKind.SEEKED, cur, cur.position)]
+            self._apply(seek, cur)
+        else:
+            self._apply(transitions(self.current, cur, cur.at), cur)
 
     def tick(self, rpc: Rpc) -> None:
         """PROGRESS every tick_interval while playing; also notices anything a push missed."""
