@@ -204,12 +204,13 @@ class FakeTrakt:
         absolute: dict[int, tuple[int, int]] | None = None,
     ) -> dict[str, Any]:
         """`episodes` maps (season, number) to {"title", "ids"}; missing trakt ids are made up."""
-        show = {"title": title, "year": year, "ids": {"slug": _slug(title, year), **ids}}
+        show_ids: dict[str, Any] = {"slug": _slug(title, year), **ids}
+        show: dict[str, Any] = {"title": title, "year": year, "ids": show_ids}
         abs_of = {se: n for n, se in (absolute or {}).items()}
         eps: dict[tuple[int, int], dict[str, Any]] = {}
         for (season, number), data in (episodes or {}).items():
             ep_ids = dict(data.get("ids") or {})
-            ep_ids.setdefault("trakt", int(show["ids"]["trakt"]) * 10_000 + season * 1000 + number)
+            ep_ids.setdefault("trakt", int(show_ids["trakt"]) * 10_000 + season * 1000 + number)
             eps[(season, number)] = {
                 "season": season,
                 "number": number,
@@ -445,9 +446,10 @@ class FakeTrakt:
                     for e in entry["episodes"].values():
                         if str(e["ids"].get(key)) == str(ids[key]):
                             return entry, e
-        entry = self.find_show(show)
-        if entry is None:
+        found = self.find_show(show)
+        if found is None:
             return None
+        entry = found
         if ep.get("number_abs") is not None:
             hit = next((e for e in entry["episodes"].values() if e["number_abs"] == ep["number_abs"]), None)
         else:
