@@ -1,0 +1,55 @@
+"""The daemon's live status, kept in a small JSON file in state_dir so `scrobblerd status` can read
+it from another process whether the daemon runs or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+# A status older than this (the daemon writes every few seconds) means the daemon is gone.
+STALE_AFTER = 30.0
+
+
+class StatusFile:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / STATUS_FILE
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Atomic: a reader sees the old file or the new one, never half of one."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        body = json.dumps({**data, "updated_at": time.time()}, sort_keys=True, default=str)
+        fd, tmp = tempfile.mkstemp(prefix=".status-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(body)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def live(self, now: float | None = None) -> dict[str, Any] | None:
+        """The status if a daemon is running and wrote it recently, else None."""
+        data = self.read()
+        if not data or not data.get("running") or not isinstance(data.get("pid"), int):
+            return None
+        if (now or time.time()) - float(data.get("updated_at") or 0) > STALE_AFTER:
+            return None
+        try:
+            os.kill(data["pid"], 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return data

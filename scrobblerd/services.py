@@ -1,0 +1,77 @@
+"""The daemon's long-lived resources, opened in dependency order and closed in reverse:
+store -> tokens -> Trakt client -> identification -> delivery worker.
+
+Part of the wiring room with daemon.py: this module builds things, daemon.py runs them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from scrobblerd import queue
+from scrobblerd.auth import TokenManager, TokenStore
+from scrobblerd.delivery import DeliveryWorker
+from scrobblerd.errors import TraktError
+from scrobblerd.identify import Identifier
+from scrobblerd.models import MediaRef
+from scrobblerd.ratings import rating_handler
+from scrobblerd.settings import Config
+from scrobblerd.store import Store
+from scrobblerd.trakt import TraktClient
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Services:
+    store: Store
+    tokens: TokenManager
+    oauth: TraktClient
+    client: TraktClient
+    identifier: Identifier
+    delivery: DeliveryWorker
+
+    @classmethod
+    def open(cls, config: Config) -> Services:
+        store = Store.open(config.state_dir)
+        oauth = TraktClient(config.trakt)  # refreshes tokens; carries no token itself
+        tokens = TokenManager(TokenStore(config.state_dir), oauth)
+        client = TraktClient(config.trakt, tokens)
+        identifier = Identifier(
+            config.identify,
+            searcher=client,
+            cache=store,
+            min_duration=config.scrobble.min_duration,
+            rules_file=str(config.source) if config.source else None,
+        )
+        delivery = DeliveryWorker(store, client, identifier.resolve_for_delivery)
+        handler = rating_handler(client, identifier.resolve_for_delivery)
+        for kind in ("rating", "unrate"):
+            delivery.register_handler(kind, handler)
+        return cls(store, tokens, oauth, client, identifier, delivery)
+
+    def close(self) -> None:
+        self.client.close()
+        self.oauth.close()
+        self.store.close()
+
+    def count_parts(self, media: MediaRef) -> int:
+        return self.identifier.count_parts(media)
+
+    def refresh_token_if_due(self) -> None:
+        try:
+            if self.tokens.refresh_if_due():
+                log.info("token_refreshed")
+                self.delivery.resume()
+        except TraktError as exc:
+            log.warning("token_refresh_failed", error=str(exc))
+
+    def cache_upkeep(self) -> None:
+        self.store.cache_purge(time.time())
+
+    def queue_depth(self) -> int:
+        counts = queue.counts(self.store)
+        return counts["pending"] + counts["inflight"]

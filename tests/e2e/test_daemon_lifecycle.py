@@ -1,0 +1,107 @@
+"""The daemon as systemd runs it: READY, STATUS, WATCHDOG, SIGHUP reloads, SIGTERM stops in time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import authorise, daemon_config
+from tests.e2e.harness import DaemonProcess, NotifySocket
+from tests.trakt_server import FakeTrakt
+
+pytestmark = pytest.mark.e2e
+
+
+def test_ready_status_watchdog_and_clean_stop(
+    tmp_path: Path, trakt: FakeTrakt, notify_socket: NotifySocket
+) -> None:
+    authorise(trakt, tmp_path / "state")
+    config = daemon_config(tmp_path, trakt)
+    env = {"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"}
+    daemon = DaemonProcess(config, env=env)
+    try:
+        assert notify_socket.wait_for("READY=1", 20), daemon.log_text()
+        assert notify_socket.wait_for("STATUS=", 5)
+        assert notify_socket.wait_for("WATCHDOG=1", 5), notify_socket.messages
+        status_file = tmp_path / "state" / "status.json"
+        assert status_file.exists()
+        started = time.monotonic()
+        code = daemon.stop(timeout=15)
+        took = time.monotonic() - started
+    finally:
+        daemon.kill()
+    assert code == 0, daemon.log_text()
+    assert took < 10.0
+    assert notify_socket.wait_for("STOPPING=1", 2)
+    assert daemon.wait_event("daemon_stopped", 1) is not None
+
+
+def test_sighup_with_a_bad_config_keeps_the_old_one(tmp_path: Path, trakt: FakeTrakt) -> None:
+    config = daemon_config(tmp_path, trakt)
+    daemon = DaemonProcess(config)
+    try:
+        assert daemon.wait_event("daemon_ready", 20), daemon.log_text()
+        good = config.read_text()
+        config.write_text(good + "scrobble:\n  threshold: 12\n")
+        daemon.signal(signal.SIGHUP)
+        refused = daemon.wait_event("reload_refused", 10)
+        assert refused is not None, daemon.log_text()
+        assert any("threshold" in p for p in refused["problems"])
+        assert daemon.proc.poll() is None  # still running on the old config
+        config.write_text(good.replace("preview_time: 5", "preview_time: 7"))
+        daemon.signal(signal.SIGHUP)
+        assert daemon.wait_event("config_reloaded", 10) is not None, daemon.log_text()
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_a_bad_config_at_start_exits_78(tmp_path: Path, trakt: FakeTrakt) -> None:
+    config = daemon_config(tmp_path, trakt, scrobble={"threshold": 12})
+    daemon = DaemonProcess(config)
+    try:
+        code = daemon.proc.wait(30)
+    finally:
+        daemon.kill()
+    assert code == 78
+    assert "scrobble.threshold" in daemon.log_text()
+
+
+def test_status_reads_the_running_daemon(tmp_path: Path, trakt: FakeTrakt) -> None:
+    import json
+    import subprocess
+    import sys
+
+    authorise(trakt, tmp_path / "state")
+    config = daemon_config(
+        tmp_path,
+        trakt,
+        players={"mpv": {"enabled": False}, "vlc": {"enabled": True, "url": "http://127.0.0.1:9"}},
+    )
+    daemon = DaemonProcess(config)
+    try:
+        assert daemon.wait_event("daemon_ready", 20), daemon.log_text()
+        out = subprocess.run(
+            [sys.executable, "-m", "scrobblerd", "--config", str(config), "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        report = json.loads(out.stdout)
+        assert report["authorized"] is True
+        assert report["username"] == "ann"
+        assert report["daemon"]["running"] is True
+        assert report["players"]["vlc"] == {
+            "enabled": True,
+            "connected": False,
+            "instances": report["players"]["vlc"]["instances"],
+        }
+        assert report["players"]["mpv"]["enabled"] is False
+        assert report["queue_depth"] == 0
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
