@@ -250,6 +250,12 @@ class Store:
         with self.write() as conn:
             conn.execute("DELETE FROM id_cache WHERE key = ?", (key,))
 
+    def cache_purge(self, now: float | None = None) -> int:
+        """Remove expired entries; returns how many."""
+        now = time.time() if now is None else now
+        with self.write() as conn:
+            return conn.execute("DELETE FROM id_cache WHERE expires_at <= ?", (now,)).rowcount
+
     def cache_clear(self) -> int:
         """Forget every cached identification; returns how many entries were removed."""
         with self.write() as conn:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,3 +93,74 @@ def test_other_kinds_with_a_dedupe_key(tmp_path: Path) -> None:
         (row,) = queue.rows(store)
         assert row.to_json()["item"] == {"rating": 9}
         assert queue.next_due_at(store) == 1.0
+
+
+# ---- the commands, as subprocesses (the daemon may hold the database meanwhile) -----------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scrobblerd", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    return path
+
+
+def test_cli_queue_and_history(config: Path, tmp_path: Path) -> None:
+    assert cli(config, "queue", "list").stdout.startswith("The queue is empty")
+    with Store.open(tmp_path / "state") as store:  # held open, as the daemon would
+        a = queue.enqueue_watch(store, watch("a", at=1_700_000_000.0), 1.0)
+        b = queue.enqueue_watch(store, watch("b", at=1_700_000_100.0), 1.0)
+        assert a is not None and b is not None
+        with store.write() as conn:
+            queue.fail(conn, [a], "not_found: Trakt does not know this item")
+
+        listed = cli(config, "queue", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        data = json.loads(listed.stdout)
+        assert [d["id"] for d in data] == [a, b]
+        for d in data:
+            assert set(d) >= {"id", "kind", "item", "attempts", "next_attempt_at", "last_error"}
+            assert isinstance(d["next_attempt_at"], str) and d["kind"] == "watch"
+        assert data[0]["last_error"].startswith("not_found") and data[0]["attempts"] == 1
+
+        human = cli(config, "queue")
+        assert "failed" in human.stdout and "Breaking Bad" in human.stdout and "queue retry" in human.stdout
+
+        retried = cli(config, "queue", "retry", str(a))
+        assert retried.returncode == 0 and "1 item" in retried.stdout
+        assert queue.get(store, a).status == "pending"  # type: ignore[union-attr]
+        assert cli(config, "queue", "retry", "999").returncode == 1
+
+        dropped = cli(config, "queue", "drop", str(b))
+        assert dropped.returncode == 0
+        assert cli(config, "queue", "drop", str(b)).returncode == 1
+        assert [r.id for r in queue.rows(store)] == [a]
+
+        hist = cli(config, "history", "--json", "--limit", "1")
+        assert hist.returncode == 0, hist.stderr
+        (entry,) = json.loads(hist.stdout)
+        assert entry == {
+            "watched_at": "2023-11-14T22:15:00Z",
+            "type": "episode",
+            "title": "Breaking Bad",
+            "year": None,
+            "season": 1,
+            "episode": 2,
+            "ids": {},
+            "delivered": False,
+        }
+        assert "Breaking Bad S01E02" in cli(config, "history").stdout
+        assert cli(config, "history", "--limit", "0").returncode == 2

@@ -88,11 +88,12 @@ def test_cache_put_get_expire_delete_clear(tmp_path: Path) -> None:
         store.cache_put("movie:matrix:1999", {"trakt": 481}, ttl=60, now=1000.0)
         assert store.cache_get("movie:matrix:1999", now=1059.0) == {"trakt": 481}
         assert store.cache_get("movie:matrix:1999", now=1060.0) is None
+        assert store.cache_purge(now=1060.0) == 1
         store.cache_put("a", {"x": 1}, ttl=10)
         store.cache_put("b", {"x": 2}, ttl=10)
         store.cache_delete("a")
         assert store.cache_get("a") is None
-        assert store.cache_clear() == 2
+        assert store.cache_clear() == 1
         assert store.cache_get("b") is None
 
 
