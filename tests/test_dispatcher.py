@@ -110,7 +110,7 @@ class _Crashy(ThreadedWatcher):
 
 
 def test_a_watcher_that_raises_is_restarted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import scrobblerd.players.base as base
+    from scrobblerd.players import base
 
     monkeypatch.setattr(base, "CRASH_MIN_DELAY", 0.05)
     watcher = _Crashy()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from scrobblerd import __version__
-from scrobblerd.cli import auth, conf, identify, queue, rate, run, status
+from scrobblerd.cli import auth, conf, identify, queue, rate, run, service, status
 from scrobblerd.cli.common import load_config_or_exit
 
 EXIT_OK = 0
@@ -19,8 +19,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus=78 stops a restart loop
 
-GROUPS = (run, auth, status, queue, identify, rate, conf)
-NO_CONFIG_COMMANDS = frozenset({"config", "init"})
+GROUPS = (run, auth, status, queue, identify, rate, conf, service)
+NO_CONFIG_COMMANDS = frozenset({"config", "init", "service"})
 
 
 def _options(default: object) -> argparse.ArgumentParser:
