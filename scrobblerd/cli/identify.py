@@ -40,6 +40,9 @@ def register(
 
 def cmd_identify(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
+    from scrobblerd import logs
+
+    logs.configure(level=args.log_level or "warning", fmt="console", stream=sys.stderr)
     if not args.paths and not args.clear_cache:
         return fail("identify: give at least one PATH_OR_URL, or --clear-cache", 2)
     from scrobblerd.errors import StoreError
