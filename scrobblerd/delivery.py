@@ -308,16 +308,10 @@ class DeliveryWorker:
         rows = queue.due(self.store, now)
         recent: list[tuple[QueueRow, Item]] = []
         late: list[tuple[QueueRow, Item]] = []
-        other: list[QueueRow] = []
-        for row in rows:
-            if row.kind == queue.WATCH:
-                item = self._item_for(row, now)
-                if item is None:
-                    continue
-                at = row.watched_at or row.created_at
-                (recent if now - at <= self.grace else late).append((row, item))
-            elif row.kind in self.handlers:
-                other.append(row)
+        for row, item in self._identify([r for r in rows if r.kind == queue.WATCH], now):
+            at = row.watched_at or row.created_at
+            (recent if now - at <= self.grace else late).append((row, item))
+        other = [r for r in rows if r.kind != queue.WATCH and r.kind in self.handlers]
         delivered = 0
         for start in range(0, len(late), self.batch_size):
             sent = self._send_batch_split(late[start : start + self.batch_size], now)
@@ -336,26 +330,43 @@ class DeliveryWorker:
             delivered += outcome == "ok"
         return delivered
 
-    def _item_for(self, row: QueueRow, now: float) -> Item | None:
-        """The row's Trakt item, resolving (and remembering) it on first use; None = failed."""
-        if row.payload.get("item"):
-            return item_from_json(row.payload["item"])
-        media = MediaRef.from_json(row.payload["media"])
-        part = int(row.payload.get("part", 0))
-        try:
-            item = self.resolve(media, part)
-        except TransientError as exc:
-            self._transient([row], exc, now)
-            raise _Held from exc
+    def _identify(self, rows: Sequence[QueueRow], now: float) -> list[tuple[QueueRow, Item]]:
+        """Each watch with its Trakt item, resolving (and remembering, in one transaction) those
+        seen for the first time. Unidentified ones fail visibly; a network error ends the pass."""
+        out: list[tuple[QueueRow, Item]] = []
+        learned: list[tuple[QueueRow, Item | None]] = []
+        error: TransientError | None = None
+        for row in rows:
+            if row.payload.get("item"):
+                out.append((row, item_from_json(row.payload["item"])))
+                continue
+            try:
+                item = self.resolve(MediaRef.from_json(row.payload["media"]), int(row.payload.get("part", 0)))
+            except TransientError as exc:
+                error = exc
+                self._transient([row], exc, now)
+                break
+            learned.append((row, item))
+            if item is not None:
+                out.append((row, item))
+        if learned:
+            self._remember(learned)
+        if error is not None:
+            raise _Held from error
+        return out
+
+    def _remember(self, learned: Sequence[tuple[QueueRow, Item | None]]) -> None:
         with self.store.write() as conn:
-            if item is None:
-                what = media.path or media.title or "unknown media"
-                queue.fail(conn, [row.id], f"unidentified: {what} (add an override, then `queue retry`)")
-                log.warning("watch_unidentified", queue_id=row.id, media=what)
-                return None
-            queue.set_payload(conn, row.id, {**row.payload, "item": item.to_json()})
-            history_identify(conn, row.payload["viewing"], part, item)
-        return item
+            for row, item in learned:
+                part = int(row.payload.get("part", 0))
+                if item is None:
+                    media = row.payload.get("media") or {}
+                    what = media.get("path") or media.get("title") or "unknown media"
+                    queue.fail(conn, [row.id], f"unidentified: {what} (add an override, then `queue retry`)")
+                    log.warning("watch_unidentified", queue_id=row.id, media=what)
+                else:
+                    queue.set_payload(conn, row.id, {**row.payload, "item": item.to_json()})
+                    history_identify(conn, row.payload["viewing"], part, item)
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -368,7 +379,10 @@ class DeliveryWorker:
         with self.store.write() as conn:
             queue.mark_inflight(conn, ids, now)
         try:
-            send()
+            try:
+                send()
+            finally:
+                self._posted()
         except _Stopped:
             with self.store.write() as conn:
                 queue.reschedule(conn, ids, "interrupted by shutdown", now, count_attempt=False)
@@ -435,10 +449,13 @@ class DeliveryWorker:
         log.info("queued_item_sent", queue_id=row.id, kind=row.kind)
 
     def _pace(self) -> None:
-        """One POST per `post_interval` (Trakt's limit), measured on the monotonic clock."""
+        """Wait until one `post_interval` (Trakt's limit) has passed since the last POST ended."""
         wait = self._last_post + self.post_interval - time.monotonic()
         if wait > 0 and self._stop.wait(wait):
             raise _Stopped
+
+    def _posted(self) -> None:
+        """Pace from the end of the previous POST: Trakt counts arrivals, and ours may queue up."""
         self._last_post = time.monotonic()
 
     def _complete(self, done: Sequence[tuple[QueueRow, int | None]], missing: Sequence[QueueRow]) -> None:
@@ -583,7 +600,10 @@ class DeliveryWorker:
                     self._drop_live(player, live, "unidentified")
                     continue
                 self._pace()
-                self.client.scrobble(action.kind, item, action.progress)
+                try:
+                    self.client.scrobble(action.kind, item, action.progress)
+                finally:
+                    self._posted()
             except AuthError as exc:
                 self._pause_for_auth([], exc, now)
                 raise _Held from exc
