@@ -76,11 +76,8 @@ def main() -> None:
 
         posts = [r for r in fake.requests if r.method == "POST"]
         statuses = collections.Counter(r.path for r in posts)
-        ok = (
-            len(fake.history) == args.watches
-            and sorted(h["at"] for h in fake.history)
-            == [round(base + 60 * i, 3) for i in range(args.watches)]
-        ) or len(fake.history) == args.watches
+        times = collections.Counter(round(h["at"]) for h in fake.history)
+        ok = len(fake.history) == args.watches and len(times) == args.watches
     print(
         f"enqueue: {args.watches} watches in {enqueue_s:.2f} s = {args.watches / enqueue_s:.0f} commits/s "
         "(one durable transaction each, WAL + synchronous=FULL)"
