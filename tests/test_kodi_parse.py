@@ -519,3 +519,29 @@ def test_watcher_http_wrong_password(http_stub: HttpStub) -> None:
         assert not watcher.status()[watcher.player_id].connected
     finally:
         watcher.stop()
+
+
+def test_watcher_hung_kodi_times_out_and_error_replies_are_survived(
+    fake: FakeKodi, tcp_stub: TcpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kodi, "CALL_TIMEOUT", 0.3)
+    fake.play("GetItem_movie")
+    fake.item = None  # GetActivePlayers says nothing plays ...
+    config = KodiConfig(enabled=True, port=tcp_stub.port, http_port=0)
+    watcher, events = KodiWatcher(config), queue.Queue[PlayerEvent]()
+    with structlog.testing.capture_logs() as logs:
+        watcher.start(events.put)
+        try:
+            wait_for(lambda: watcher.status()[watcher.player_id].connected)
+            tcp_stub.send(
+                notification_bytes("Player.OnPause", playerid=1, speed=0)
+            )  # ... GetProperties fails
+            wait_for(lambda: "Player.GetProperties" in fake.calls)
+            fake.answer = lambda request: {}  # type: ignore[method-assign]  # Kodi hangs: no replies
+            tcp_stub.send(notification_bytes("Player.OnPlay", playerid=1, speed=1))
+            wait_for(lambda: not watcher.status()[watcher.player_id].connected)
+        finally:
+            watcher.stop()
+    assert events.empty()
+    lost = [entry for entry in logs if entry["event"] == "player_lost"]
+    assert len(lost) == 1 and "no reply" in lost[0]["reason"]

@@ -408,7 +408,7 @@ class HttpRpc:
         if params is not None:
             body["params"] = params
         try:
-            response = self._session.post(self.url, json=body, timeout=CALL_TIMEOUT)
+            response = self._session.post(self.url, json=body, timeout=(CONNECT_TIMEOUT, CALL_TIMEOUT))
         except requests.RequestException as exc:
             raise KodiConnectionError(f"{method}: {exc.__class__.__name__}") from exc
         if response.status_code == 401:
@@ -437,23 +437,20 @@ class Tracker:
         self._tick_interval = tick_interval
         self._last_report = 0.0
         self._last_kind: EventKind | None = None
-        self._started_item: Mapping[str, Any] = {}
+        self._pending_start: Mapping[str, Any] | None = None
         self._shows: dict[int, Mapping[str, Any]] = {}
 
     def sample(self, rpc: Rpc, playerid: int | None = None, media: MediaRef | None = None) -> Snapshot | None:
         """The video player now; None when no video plays."""
         if playerid is None:
-            players = rpc("Player.GetActivePlayers") or []
-            videos = [
-                p.get("playerid") for p in players if isinstance(p, Mapping) and p.get("type") == "video"
-            ]
-            playerid = _number(videos[0], 0) if videos else None
+            players = rpc("Player.GetActivePlayers")
+            videos = [_mapping(p) for p in players or [] if _mapping(p).get("type") == "video"]
+            playerid = _number(videos[0].get("playerid"), 0) if videos else None
             if playerid is None:
                 return None
         try:
-            props = parse_properties(
-                rpc("Player.GetProperties", {"playerid": playerid, "properties": PLAYER_PROPERTIES})
-            )
+            params = {"playerid": playerid, "properties": PLAYER_PROPERTIES}
+            props = parse_properties(_mapping(rpc("Player.GetProperties", params)))
         except KodiRpcError:  # the player went away between notification and query
             return None
         if not props.is_video:
@@ -463,18 +460,16 @@ class Tracker:
         return Snapshot(playerid, media, props.position, props.duration, props.speed, time.monotonic())
 
     def _media(self, rpc: Rpc, playerid: int) -> MediaRef:
-        item = (rpc("Player.GetItem", {"playerid": playerid, "properties": ITEM_PROPERTIES}) or {}).get(
-            "item"
-        ) or {}
+        reply = rpc("Player.GetItem", {"playerid": playerid, "properties": ITEM_PROPERTIES})
+        item = _mapping(_mapping(reply).get("item"))
         tvshowid = _number(item.get("tvshowid"), 0)
         show = None
         if item.get("type") == "episode" and tvshowid is not None:
             if tvshowid not in self._shows:
                 try:
-                    reply = rpc(
-                        "VideoLibrary.GetTVShowDetails", {"tvshowid": tvshowid, "properties": SHOW_PROPERTIES}
-                    )
-                    self._shows[tvshowid] = (reply or {}).get("tvshowdetails") or {}
+                    params = {"tvshowid": tvshowid, "properties": SHOW_PROPERTIES}
+                    details = rpc("VideoLibrary.GetTVShowDetails", params)
+                    self._shows[tvshowid] = _mapping(_mapping(details).get("tvshowdetails"))
                 except KodiRpcError:
                     self._shows[tvshowid] = {}
             show = self._shows[tvshowid]
@@ -495,7 +490,7 @@ class Tracker:
         if note.method in PLAY_METHODS or note.method in CHANGE_METHODS or note.method == "Player.OnSeek":
             self._on_player(rpc, note)
         elif note.method == "Player.OnStop" and self.current is not None:
-            prev, self.current = self.current, None
+            prev, self.current, self._pending_start = self.current, None, None
             if note.end:
                 self._send(Change(EventKind.ENDED, prev, prev.duration))
             else:
@@ -507,11 +502,11 @@ class Tracker:
         if note.playerid is None:
             return
         starting = note.method in PLAY_METHODS
-        # OnPlay and OnAVStart both announce one start: the item is fetched once per start.
+        # OnPlay and OnAVStart (in either order) announce one start: the item is fetched once.
         same = self.current is not None and self.current.playerid == note.playerid
         if starting:
-            same = same and bool(note.item) and note.item == self._started_item
-            self._started_item = note.item
+            same = same and bool(note.item) and note.item == self._pending_start
+            self._pending_start = None if same else note.item
         cur = self.sample(rpc, note.playerid, self.current.media if same and self.current else None)
         if cur is None or (cur.duration is None and note.method == "Player.OnPlay"):
             return  # not video, or not started far enough: OnAVStart follows
@@ -586,14 +581,15 @@ class KodiWatcher(ThreadedWatcher):
         self.player_id = f"kodi:{config.host}:{config.port}"
         self._found: bool | None = None  # None until the first attempt
         self._transport: str | None = None
-        self._problem: str | None = None
+        self._problem: str | None = None  # why the last attempt failed, shown while waiting
+        self._unauthorized = False
         self._tracker: Tracker | None = None
         self._malformed_logged = False
 
     def status(self) -> Mapping[str, PlayerStatus]:
         current = self._tracker.current if self._tracker is not None else None
         if self._transport is None:
-            state = "unauthorized" if self._problem == "unauthorized" else "waiting"
+            state = "unauthorized" if self._unauthorized else "waiting"
             return {self.player_id: PlayerStatus(False, state, self._problem)}
         detail = f"via {self._transport}"
         if current is None:
@@ -626,22 +622,27 @@ class KodiWatcher(ThreadedWatcher):
     def _tcp_session(self, conn: TcpRpc, tracker: Tracker, stop: threading.Event) -> None:
         tracker.forget_shows()
         try:
-            tracker.sync(conn.call)
+            self._guarded(tracker.sync, conn.call)
             self._mark_found("tcp")
             while not stop.is_set():
                 note = conn.next_notification(STOP_CHECK)
-                try:
-                    if note is not None:
-                        tracker.handle(conn.call, note)
-                    tracker.tick(conn.call)
-                except KodiRpcError as exc:
-                    self._log.warning("kodi_request_failed", player=self.player_id, error=str(exc))
+                if note is not None:
+                    self._guarded(tracker.handle, conn.call, note)
+                self._guarded(tracker.tick, conn.call)
         except KodiConnectionError as exc:
             tracker.end(EventKind.LOST)
             self._mark_lost(str(exc))
 
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        """Kodi refusing one request (an error reply) is logged; only the transport ends a session."""
+        try:
+            step(*args)
+        except KodiRpcError as exc:
+            self._log.warning("kodi_request_failed", player=self.player_id, error=str(exc))
+
     def _http_session(self, tracker: Tracker, stop: threading.Event, why: str) -> bool:
         if not self.config.http_port:
+            self._unauthorized = False
             self._mark_lost(why)
             return False
         url = f"http://{self.config.host}:{self.config.http_port}/jsonrpc"
@@ -650,7 +651,7 @@ class KodiWatcher(ThreadedWatcher):
             http.call("JSONRPC.Ping")
         except KodiConnectionError as exc:
             http.close()
-            self._problem = "unauthorized" if isinstance(exc, KodiUnauthorizedError) else None
+            self._unauthorized = isinstance(exc, KodiUnauthorizedError)
             self._mark_lost(f"{why}; http: {exc}")
             return False
         try:
@@ -664,15 +665,13 @@ class KodiWatcher(ThreadedWatcher):
         recheck = time.monotonic() + TCP_RECHECK
         try:
             while not stop.is_set():
-                tracker.sync(http.call)
+                self._guarded(tracker.sync, http.call)
                 self._mark_found("http")
                 if time.monotonic() >= recheck:
                     recheck = time.monotonic() + TCP_RECHECK
                     if self._tcp_open():
                         return  # push is back: the next session uses it, playback state carries over
                 stop.wait(HTTP_POLL_PLAYING if tracker.current is not None else HTTP_POLL_IDLE)
-        except KodiRpcError as exc:
-            self._log.warning("kodi_request_failed", player=self.player_id, error=str(exc))
         except KodiConnectionError as exc:
             tracker.end(EventKind.LOST)
             self._mark_lost(f"http: {exc}")
@@ -687,12 +686,13 @@ class KodiWatcher(ThreadedWatcher):
     def _mark_found(self, transport: str) -> None:
         if self._found is not True or transport != self._transport:
             self._log.info("player_found", player=self.player_id, transport=transport)
-        self._found, self._transport, self._problem = True, transport, None
+        self._found, self._transport = True, transport
+        self._problem, self._unauthorized = None, False
 
     def _mark_lost(self, reason: str) -> None:
         if self._found is not False:
             self._log.info("player_lost", player=self.player_id, reason=reason)
-        self._found, self._transport = False, None
+        self._found, self._transport, self._problem = False, None, reason
 
     def _log_malformed(self, count: int) -> None:
         if not self._malformed_logged:
