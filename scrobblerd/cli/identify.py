@@ -102,7 +102,9 @@ def _print_human(path: str, found: Identification) -> None:
     data = found.to_json()
     print(path)
     if data["type"] is None or (found.item is None and not found.offline):
-        what = "unknown"
+        guess = found.guess
+        parsed = f" (parsed as {guess.type} {guess.title!r})" if guess and guess.title else ""
+        what = "unknown" + parsed
     else:
         what = f"{data['type']:8} {data['title']}" + (f" ({data['year']})" if data["year"] else "")
         if data["type"] == "episode":
