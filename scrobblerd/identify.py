@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -75,7 +75,6 @@ class Identification:
     guess: Guess | None = None
     offline: bool = False
     failed: bool = False  # Trakt could not be asked (network trouble); not cached
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def item(self) -> Item | None:
