@@ -34,7 +34,11 @@ SCREEN = "640x360x24"  # small: llvmpipe renders the idle GUI at ~20 % of a core
 START_TIMEOUT = 60.0  # the first Kodi start on a machine takes ~7 s; later ones ~1 s
 
 GUISETTINGS = """<settings version="2">
-    <setting id="services.webserver">false</setting>
+    <setting id="services.webserver">{web}</setting>
+    <setting id="services.webserverport">{web_port}</setting>
+    <setting id="services.webserverauthentication">true</setting>
+    <setting id="services.webserverusername">kodi</setting>
+    <setting id="services.webserverpassword">{web_password}</setting>
     <setting id="services.esenabled">true</setting>
     <setting id="services.esallinterfaces">false</setting>
     <setting id="services.zeroconf">false</setting>
@@ -93,6 +97,26 @@ def kodi_binary() -> str | None:
     """The real kodi.bin (not the /usr/bin/kodi wrapper, which restarts Kodi and hides the PID)."""
     found = sorted(glob.glob("/usr/lib/*/kodi/kodi.bin")) + sorted(glob.glob("/usr/lib/kodi/kodi.bin"))
     return found[0] if found else None
+
+
+TAP_DEVICE = "ktap0"
+
+
+def isolated_network() -> bool:
+    """True in a private network namespace holding only loopback and our unconnected tap device."""
+    return {name for _, name in socket.if_nameindex()} <= {"lo", TAP_DEVICE}
+
+
+def setup_private_network() -> None:
+    """Inside `unshare --net`: loopback up, plus an unconnected tap device, because Kodi starts its
+    web server only when some non-loopback interface exists. Nothing outside can reach either."""
+    for command in (
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "tuntap", "add", "dev", TAP_DEVICE, "mode", "tap"],
+        ["ip", "addr", "add", "10.213.0.1/24", "dev", TAP_DEVICE],
+        ["ip", "link", "set", TAP_DEVICE, "up"],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
 
 
 def free_port() -> int:
@@ -217,12 +241,26 @@ class KodiClient:
 
 
 class KodiProcess:
-    """One headless Kodi with its own Xvfb and HOME under `workdir`."""
+    """One headless Kodi with its own Xvfb and HOME under `workdir`.
 
-    def __init__(self, workdir: Path, *, tcp_port: int | None = None, screen: str = SCREEN) -> None:
+    `web_port` turns Kodi's web server on (HTTP JSON-RPC, basic auth kodi:`web_password`). It binds
+    0.0.0.0, so it is refused outside a private network namespace (see setup_private_network).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tcp_port: int | None = None,
+        web_port: int | None = None,
+        web_password: str = "kodi",
+        screen: str = SCREEN,
+    ) -> None:
         self.workdir = workdir
         self.home = workdir / "kodi-home"
         self.port = tcp_port or free_port()
+        self.web_port = web_port
+        self.web_password = web_password
         self.screen = screen
         self.xvfb: subprocess.Popen[bytes] | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -235,7 +273,9 @@ class KodiProcess:
     def write_profile(self) -> None:
         userdata = self.home / ".kodi" / "userdata"
         userdata.mkdir(parents=True, exist_ok=True)
-        (userdata / "guisettings.xml").write_text(GUISETTINGS)
+        web = "true" if self.web_port else "false"
+        settings = GUISETTINGS.format(web=web, web_port=self.web_port or 8080, web_password=self.web_password)
+        (userdata / "guisettings.xml").write_text(settings)
         (userdata / "advancedsettings.xml").write_text(ADVANCEDSETTINGS.format(port=self.port))
         (self.home / ".asoundrc").write_text(ASOUNDRC)
 
@@ -261,6 +301,8 @@ class KodiProcess:
         binary = kodi_binary()
         if binary is None:
             raise RuntimeError("kodi.bin not found")
+        if self.web_port and not isolated_network():
+            raise RuntimeError("Kodi's web server binds 0.0.0.0: only inside a private network namespace")
         if not (self.home / ".kodi").exists():
             self.write_profile()
         if self.xvfb is None or self.xvfb.poll() is not None:

@@ -10,19 +10,31 @@ at the extrapolated position.
 
 from __future__ import annotations
 
+import json
 import queue
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scrobblerd.models import EventKind, PlayerEvent, PlayerStatus
-from scrobblerd.players.kodi import KodiWatcher
+from scrobblerd.players import kodi as kodi_watcher
+from scrobblerd.players.kodi import HttpRpc, KodiConnectionError, KodiWatcher
 from scrobblerd.settings import KodiConfig
 from tests.conftest import require_binary
-from tests.live.run_kodi import KodiProcess, Library, build_library, free_port, kodi_binary
+from tests.live.run_kodi import (
+    KodiProcess,
+    Library,
+    build_library,
+    free_port,
+    kodi_binary,
+    setup_private_network,
+)
 
 pytestmark = pytest.mark.live
 
@@ -30,6 +42,7 @@ MOVIE_NAME = "The.Matrix.1999.1080p.BluRay.x264.mkv"  # 90 s
 EPISODE_NAME = "Breaking.Bad.S01E02.720p.mkv"  # 60 s
 PLAIN_NAME = "Short.Sample.2020.mkv"  # 20 s, outside the library
 EVENT_TIMEOUT = 10.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -71,8 +84,9 @@ def kodi(kodi_env: KodiEnv) -> KodiProcess:
 class Watch:
     """A KodiWatcher feeding a queue, with waits that time out."""
 
-    def __init__(self, port: int, tick_interval: float = 3600.0) -> None:
-        config = KodiConfig(enabled=True, port=port, http_port=free_port())  # nothing on http_port
+    def __init__(self, port: int, tick_interval: float = 3600.0, config: KodiConfig | None = None) -> None:
+        if config is None:  # nothing listens on http_port: TCP only
+            config = KodiConfig(enabled=True, port=port, http_port=free_port())
         self.events: queue.Queue[PlayerEvent] = queue.Queue()
         self.watcher = KodiWatcher(config, tick_interval=tick_interval)
         self.watcher.start(self.events.put)
@@ -277,3 +291,87 @@ def test_kodi_killed_while_playing(kodi: KodiProcess, kodi_env: KodiEnv, watch: 
     assert seeked.position <= lost.position <= seeked.position + 5
     watch.wait_status(lambda s: not s.connected)
     watch.assert_no_more()
+
+
+def test_http_fallback_against_real_kodi_in_private_netns(tmp_path: Path, media_dir: Path) -> None:
+    """Kodi's web server binds 0.0.0.0, so this Kodi and the watcher run in a private network
+    namespace (loopback plus an unconnected tap device); the watcher's TCP port is closed."""
+    require_binary("unshare")
+    require_binary("ip")
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("network namespaces are not permitted here")
+    command = [sys.executable, "-m", "tests.live.test_kodi_live", str(tmp_path), str(media_dir / PLAIN_NAME)]
+    proc = subprocess.run(
+        ["unshare", "--net", "--", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
+    assert result["connected"] == "via http"
+    assert [e["kind"] for e in result["events"]] == ["playing", "paused", "playing", "seeked", "stopped"]
+    playing, paused, resumed, seeked, stopped = result["events"]
+    assert playing["path"] == str(media_dir / PLAIN_NAME)
+    assert playing["duration"] == pytest.approx(20, abs=0.5)
+    assert paused["paused"] is True and resumed["paused"] is False
+    assert seeked["position"] == pytest.approx(10, abs=2)
+    assert stopped["position"] == pytest.approx(seeked["position"], abs=3)
+    assert result["wrong_password"] == "unauthorized"
+
+
+def http_fallback_scenario(work: Path, plain: Path) -> dict[str, Any]:
+    """Runs inside `unshare --net` (see the test above): Kodi with its web server, a watcher whose
+    TCP port is closed, play/pause/resume/seek/stop, then a watcher with a wrong password."""
+    setup_private_network()
+    kodi_watcher.HTTP_POLL_PLAYING = kodi_watcher.HTTP_POLL_IDLE = 0.5
+    web_port = free_port()
+    with KodiProcess(work, web_port=web_port) as kodi:
+        http = HttpRpc(f"http://127.0.0.1:{web_port}/jsonrpc", "kodi", "kodi")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                http.call("JSONRPC.Ping")
+                break
+            except KodiConnectionError:
+                assert time.monotonic() < deadline, "Kodi's web server never answered"
+                time.sleep(0.1)
+        http.close()
+        config = KodiConfig(enabled=True, port=free_port(), http_port=web_port, password="kodi")
+        w = Watch(config.port, config=config)
+        try:
+            w.wait_status(lambda s: s.connected)
+            connected = w.status().detail
+            kodi.open({"file": str(plain)})
+            events = [w.expect(EventKind.PLAYING)]
+            play_pause(kodi, False)
+            events.append(w.expect(EventKind.PAUSED))
+            play_pause(kodi, True)
+            events.append(w.expect(EventKind.PLAYING))
+            seek(kodi, 50)
+            events.append(w.expect(EventKind.SEEKED))
+            kodi.stop_playback()
+            events.append(w.expect(EventKind.STOPPED))
+        finally:
+            w.close()
+        bad = Watch(config.port, config=KodiConfig(enabled=True, port=config.port, http_port=web_port))
+        try:
+            bad.wait_status(lambda s: s.state == "unauthorized")
+            wrong_password = bad.status().state
+        finally:
+            bad.close()
+    return {
+        "connected": connected,
+        "wrong_password": wrong_password,
+        "events": [
+            {"kind": e.kind.value, "position": e.position, "duration": e.duration, "paused": e.paused}
+            | {"path": e.media.path if e.media else None}
+            for e in events
+        ],
+    }
+
+
+if __name__ == "__main__":
+    print("RESULT " + json.dumps(http_fallback_scenario(Path(sys.argv[1]), Path(sys.argv[2]))), flush=True)
