@@ -494,15 +494,20 @@ class _Loop:
         self._emit(lost)
 
     def _scan(self, now: float) -> None:
-        candidates = expand_paths(self._patterns)
+        candidates: list[str] = []
+        unmatched: set[str] = set()  # globs that match no socket file right now
+        for pattern in self._patterns:
+            matches = expand_paths((pattern,))
+            if not matches:
+                unmatched.add(os.path.expanduser(pattern))
+            candidates.extend(m for m in matches if m not in candidates)
         for path in set(self._waiting) - set(candidates):
             del self._waiting[path]  # a glob match whose socket file is gone
+        for pattern in unmatched:
+            self._waiting[pattern] = "no socket matches"
         for path in candidates:
             if path not in self._links:
                 self._connect(path, now)
-        if not candidates:
-            for pattern in self._patterns:
-                self._waiting.setdefault(os.path.expanduser(pattern), "no socket matches")
         if not self._globbed and set(candidates) <= set(self._links):
             self._next_scan = float("inf")  # every configured socket is connected
         else:
