@@ -205,7 +205,8 @@ def test_lost_extrapolates_the_last_position_while_playing() -> None:
     mpv.tracker.attach()
     mpv.mono += 7.0
     [lost] = mpv.tracker.lost()
-    assert (lost.kind, lost.position, lost.duration) == (EventKind.LOST, pytest.approx(7.546), 90.046)
+    assert (lost.kind, lost.duration) == (EventKind.LOST, 90.046)
+    assert lost.position == pytest.approx(7.546)
     assert mpv.tracker.lost() == []  # once
 
 
