@@ -352,3 +352,16 @@ def test_stop_is_prompt_and_leaves_nothing_behind(mpv: MpvFactory, watch: Watche
     assert set(threading.enumerate()) <= before
     assert watcher.status() == {}
     player.set("pause", True)  # mpv is unaffected by the watcher going away
+
+
+def test_keep_open_end_is_ended(mpv: MpvFactory, watch: WatcherFactory, media_dir: Path) -> None:
+    player = mpv("mpv.sock", "--keep-open=yes")  # at eof mpv pauses on the last frame: no end-file
+    watcher, events = watch(player.socket_path)
+    wait_until(connected(watcher, player.socket_path))
+    player.loadfile(media_dir / SHORT, options="start=95%")
+    events.next(EventKind.PLAYING)
+    ended = events.next(EventKind.ENDED)
+    assert ended.position == ended.duration == pytest.approx(20.0, abs=0.2)
+    player.loadfile(media_dir / E02)  # the kept-open file ends with reason "stop": nothing more
+    assert events.next(EventKind.PLAYING).media.path == str(media_dir / E02)  # type: ignore[union-attr]
+    assert events.pending() == []
