@@ -52,3 +52,20 @@ def daemon_config(tmp_path: Path, trakt: FakeTrakt, **overrides: Any) -> Path:
         else:
             sections[key] = value
     return write_config(tmp_path / "config.yaml", **sections)
+
+
+@pytest.fixture
+def mpv_socket() -> Iterator[Path]:
+    """Where the e2e mpv listens; short, because AF_UNIX paths are limited to 107 bytes."""
+    import shutil
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="sd-e2e-"))
+    yield short / "mpv.sock"
+    shutil.rmtree(short, ignore_errors=True)
+
+
+def mpv_config(tmp_path: Path, trakt: FakeTrakt, ipc_path: Path, **overrides: Any) -> Path:
+    """daemon_config with the mpv watcher on `ipc_path`."""
+    players = {"mpv": {"enabled": True, "ipc_path": str(ipc_path)}, **overrides.pop("players", {})}
+    return daemon_config(tmp_path, trakt, players=players, **overrides)

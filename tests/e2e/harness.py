@@ -6,6 +6,7 @@ AF_UNIX datagram socket stands in for systemd's NOTIFY_SOCKET.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,16 +64,33 @@ class NotifySocket:
         self.sock.close()
 
 
+# The real entry point with the delivery grace (5 min: how late a /scrobble/stop may still be
+# sent, since Trakt stamps it on arrival) shortened, so an outage "longer than the grace" takes
+# seconds instead of minutes. Everything else is the installed daemon.
+GRACE_ENTRY = """
+import functools, sys
+import scrobblerd.services as services
+services.DeliveryWorker = functools.partial(services.DeliveryWorker, grace={grace})
+from scrobblerd.cli import main
+sys.argv[0] = "scrobblerd"
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
 class DaemonProcess:
     """`python -m scrobblerd run` with a config; its log lines collected as dicts."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str] | None = None, *, delivery_grace: float | None = None
+    ) -> None:
         self.config = config
         self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self._cond = threading.Condition()
         exe = shutil.which("scrobblerd")
         cmd = [exe] if exe else [sys.executable, "-m", "scrobblerd"]
+        if delivery_grace is not None:
+            cmd = [sys.executable, "-c", GRACE_ENTRY.format(grace=float(delivery_grace))]
         self.proc = subprocess.Popen(
             [*cmd, "--config", str(config), "run"],
             stdout=subprocess.DEVNULL,
@@ -139,3 +157,135 @@ class DaemonProcess:
     def log_text(self) -> str:
         with self._cond:
             return "".join(self.raw)
+
+
+class MpvPlayer:
+    """A real headless mpv with a JSON IPC socket, driven with one-shot commands.
+
+    Each command opens its own short connection, so the test never competes with the daemon's
+    connection and a killed mpv is simply an error on the next command.
+    """
+
+    def __init__(self, ipc_path: Path, *extra: str) -> None:
+        self.ipc_path = ipc_path
+        mpv = shutil.which("mpv")
+        if mpv is None:
+            raise RuntimeError("mpv not installed")
+        argv = [mpv, "--idle=yes", "--vo=null", "--ao=null", "--no-config", "--terminal=no",
+                f"--input-ipc-server={ipc_path}", *extra]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        self._wait_ready(10.0)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mpv exited with {self.proc.returncode}")
+            try:
+                self.command("get_property", "idle-active")
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError("mpv IPC socket never answered")
+
+    def command(self, *args: Any, timeout: float = 5.0) -> Any:
+        """Send one command, return its `data` (None when unavailable); OSError when mpv is gone."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(self.ipc_path))
+            sock.sendall(json.dumps({"command": list(args), "request_id": 1}).encode() + b"\n")
+            buf = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("mpv closed the connection")
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    msg = json.loads(line)
+                    if msg.get("request_id") == 1:
+                        if msg.get("error") not in ("success", "property unavailable"):
+                            raise RuntimeError(f"mpv {args[0]}: {msg.get('error')}")
+                        return msg.get("data")
+
+    def get(self, name: str) -> Any:
+        return self.command("get_property", name)
+
+    def set(self, name: str, value: Any) -> None:
+        self.command("set_property", name, value)
+
+    def load(self, path: Path | str, mode: str = "replace", options: str = "") -> float:
+        """loadfile; returns time.time() just before the command was sent."""
+        at = time.time()
+        args: list[Any] = ["loadfile", str(path), mode]
+        if options:
+            args.append(options)
+        self.command(*args)
+        return at
+
+    def wait_for(self, predicate: Callable[[MpvPlayer], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("mpv condition not met")
+
+    def wait_playing(self, name: str | None = None, timeout: float = 10.0) -> None:
+        def ready(p: MpvPlayer) -> bool:
+            pos = p.get("time-pos")
+            return pos is not None and (name is None or p.get("filename") == name)
+
+        self.wait_for(ready, timeout)
+
+    def seek_percent(self, percent: float) -> float:
+        at = time.time()
+        self.command("seek", percent, "absolute-percent+exact")
+        return at
+
+    def wait_idle(self, timeout: float = 120.0) -> float:
+        """Wait until mpv has nothing loaded (the playlist ended); returns when that was seen."""
+        self.wait_for(lambda p: p.get("idle-active") is True, timeout)
+        return time.time()
+
+    def quit(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.command("quit")
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> float:
+        """SIGKILL; returns the time it was sent."""
+        at = time.time()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        return at
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+
+    def __enter__(self) -> MpvPlayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of a running process in KiB (None when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
