@@ -249,6 +249,10 @@ def test_keep_open_eof_ends_without_end_file() -> None:
         ]
     )
     assert [(e.kind, e.position) for e in events] == [(EventKind.ENDED, 90.046)]
+    mpv.props["time-pos"] = 45.0
+    back = mpv.feed([{"event": "seek"}, {"event": "property-change", "name": "eof-reached", "data": False}])
+    assert [(e.kind, e.position) for e in back] == [(EventKind.PAUSED, 45.0)]  # a new viewing
+    assert mpv.feed([{"event": "playback-restart"}]) == []
 
 
 def test_ticks_report_progress_only_while_playing() -> None:

@@ -152,6 +152,7 @@ class MpvTracker:
         self.paused: bool | None = None
         self.announced = False  # a PLAYING/PAUSED went out for the current file
         self._seek_pending = False
+        self._kept_open = False  # ENDED went out while --keep-open holds the file on its last frame
         self._pos: float | None = None
         self._pos_at = 0.0
 
@@ -173,6 +174,7 @@ class MpvTracker:
             return self._on_property(str(message.get("name")), message.get("data"))
         if name == "start-file":
             self.media, self.announced, self._seek_pending, self._pos = None, False, False, None
+            self._kept_open = False
         elif name == "seek" and self.announced:
             self._seek_pending = True
         elif name == "playback-restart":
@@ -210,7 +212,11 @@ class MpvTracker:
                 kind = EventKind.PAUSED if value else EventKind.PLAYING
                 return [self._event(kind, self._read_position())]
         elif name == "eof-reached" and value is True and self.announced:
-            return self._on_end(EventKind.ENDED)  # --keep-open: eof without end-file
+            self._kept_open = True  # --keep-open: eof without end-file
+            return self._on_end(EventKind.ENDED)
+        elif name == "eof-reached" and value is False and self._kept_open:
+            self._kept_open = False  # sought back from the kept-open end: a new viewing
+            return self._announce()
         return []
 
     def _on_restart(self) -> list[PlayerEvent]:

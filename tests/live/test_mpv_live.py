@@ -362,6 +362,14 @@ def test_keep_open_end_is_ended(mpv: MpvFactory, watch: WatcherFactory, media_di
     events.next(EventKind.PLAYING)
     ended = events.next(EventKind.ENDED)
     assert ended.position == ended.duration == pytest.approx(20.0, abs=0.2)
-    player.loadfile(media_dir / E02)  # the kept-open file ends with reason "stop": nothing more
-    assert events.next(EventKind.PLAYING).media.path == str(media_dir / E02)  # type: ignore[union-attr]
+    player.command("seek", 95, "absolute-percent+exact")  # back from the held last frame
+    again = events.next()
+    assert again.kind in (EventKind.PLAYING, EventKind.PAUSED)
+    assert again.position == pytest.approx(19.0, abs=0.3) and again.media == ended.media
+    if again.kind is EventKind.PLAYING:
+        assert events.next(EventKind.ENDED).position == pytest.approx(20.0, abs=0.2)
+    player.loadfile(media_dir / E02)  # leaving a kept-open file is an end-file "stop": nothing more
+    nxt = events.next()
+    assert nxt.kind in (EventKind.PLAYING, EventKind.PAUSED)
+    assert nxt.media is not None and nxt.media.path == str(media_dir / E02)
     assert events.pending() == []
