@@ -20,8 +20,8 @@ Decisions worth knowing (the README explains them to users):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from scrobblerd.models import (
     WATCHED_THRESHOLD,
@@ -69,12 +69,13 @@ class Rules:
 
 @dataclass(slots=True)
 class _Draft:
-    """The mutable working copy of a Session inside one `step` (same fields, same order)."""
+    """The mutable working copy of a Session inside one `step`: `player`, then _Core's fields."""
 
     player: str
-    count: int = 0  # viewings begun so far, for viewing ids
+    viewings: int = 0  # viewings begun so far, for viewing ids
     clock: float | None = None  # `now` of the last step
     media: MediaRef | None = None
+    parts: int = 1  # episodes in the file (MediaRef.parts, sanitised)
     duration: float | None = None  # seconds, finite and > 0, or None while unknown
     position: float | None = None  # seconds, at wall time `anchor`
     anchor: float = 0.0
@@ -93,15 +94,14 @@ class _Draft:
     watched: frozenset[int] = frozenset()  # parts of this viewing already sent as watched
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """One player's playback state. Opaque to callers except `player`, `media`, `playing`,
-    `viewing`, `part` and `progress(now)`; build with `new_session`, advance with `step`."""
+class _Core(NamedTuple):
+    """A Session's state, immutable (same fields as _Draft after `player`). A tuple, because
+    building a frozen dataclass of this size costs more than the rest of a step."""
 
-    player: str
-    count: int = 0
+    viewings: int = 0
     clock: float | None = None
     media: MediaRef | None = None
+    parts: int = 1
     duration: float | None = None
     position: float | None = None
     anchor: float = 0.0
@@ -119,19 +119,47 @@ class Session:
     pending_at: float | None = None
     watched: frozenset[int] = frozenset()
 
+
+_IDLE = _Core()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One player's playback state. Opaque to callers except `player`, `media`, `playing`,
+    `viewing`, `part` and `progress(now)`; build with `new_session`, advance with `step`."""
+
+    player: str
+    core: _Core = _IDLE
+
+    @property
+    def playing(self) -> bool:
+        return self.core.playing
+
+    @property
+    def media(self) -> MediaRef | None:
+        """The item the player is on (also while it is not scrobbleable), or None."""
+        return self.core.media
+
+    @property
+    def viewing(self) -> str | None:
+        """The id of the viewing in progress, or None."""
+        return self.core.viewing
+
     def progress(self, now: float) -> float | None:
         """Progress (0-100) of the current part at `now`, or None when it is not scrobbleable."""
-        pos = _extrapolate(self, now)
-        if self.duration is None or pos is None or self.viewing is None:
+        c = self.core
+        pos = _extrapolate(c, now)
+        if c.duration is None or pos is None or c.viewing is None:
             return None
-        return _split(self, pos)[1]
+        return _split(c, pos)[1]
 
     @property
     def part(self) -> int:
         """The 0-based part (episode of a multi-episode file) the position is in."""
-        if self.duration is None or self.position is None:
+        c = self.core
+        if c.duration is None or c.position is None:
             return 0
-        return _split(self, self.position)[0]
+        return _split(c, c.position)[0]
 
 
 class _Step:
@@ -145,9 +173,11 @@ class _Step:
         self.out: list[ScrobbleAction] = []
 
 
-_FIELDS = tuple(f.name for f in fields(_Draft))
-_RESET = tuple(n for n in _FIELDS if n not in ("player", "count", "clock"))
-_State = _Draft | Session
+_CLOCK, _POSITION, _ANCHOR, _PLAYED = (
+    _Core._fields.index(n) for n in ("clock", "position", "anchor", "played")
+)
+_RESET = tuple(n for n in _Core._fields if n not in ("viewings", "clock"))
+_State = _Draft | _Core
 
 
 def new_session(player: str) -> Session:
@@ -155,47 +185,61 @@ def new_session(player: str) -> Session:
 
 
 def _thaw(s: Session) -> _Draft:
-    return _Draft(*[getattr(s, n) for n in _FIELDS])
+    return _Draft(s.player, *s.core)
 
 
 def _freeze(d: _Draft) -> Session:
-    return Session(*[getattr(d, n) for n in _FIELDS])
+    # tuple.__new__ skips _Core's generated __new__ (with its defaults): this runs every event.
+    fields = (
+        d.viewings, d.clock, d.media, d.parts, d.duration, d.position, d.anchor, d.playing,
+        d.viewing, d.live, d.preview, d.played, d.closed, d.paused_at, d.sent, d.sent_part,
+        d.last_sent, d.stale, d.pending_at, d.watched,
+    )  # fmt: skip
+    return Session(d.player, tuple.__new__(_Core, fields))
 
 
 # --- arithmetic -----------------------------------------------------------------------------
 
 
 def _number(x: object) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
+    """A finite float, or None for anything else (None, NaN, inf, bool, str, ...)."""
+    if type(x) is float:  # the common case first: this runs for every event
+        return x if math.isfinite(x) else None
+    if type(x) is int:
+        return float(x)
+    return None
 
 
-def _parts(s: _State) -> int:
-    n = s.media.parts if s.media is not None else 1
+def _parts_of(media: MediaRef) -> int:
+    n = media.parts
     return n if isinstance(n, int) and 1 < n <= _MAX_PARTS else 1
 
 
 def _extrapolate(s: _State, now: float) -> float | None:
     """Where playback is at `now`, assuming it went on since the last report."""
-    if s.position is None or not s.playing:
+    if s.position is None or not s.playing or now <= s.anchor:
         return s.position
-    pos = s.position + max(0.0, now - s.anchor)
-    return pos if s.duration is None else min(pos, s.duration)
+    pos = s.position + (now - s.anchor)
+    return pos if s.duration is None or pos < s.duration else s.duration
 
 
 def _progress_in(s: _State, pos: float, part: int) -> float:
     assert s.duration is not None
-    length = s.duration / _parts(s)
+    length = s.duration / s.parts
     return round(min(100.0, max(0.0, (pos - part * length) / length * 100.0)), 2)
 
 
 def _split(s: _State, pos: float) -> tuple[int, float]:
     """(part, progress within it) for a position."""
     assert s.duration is not None
-    n = _parts(s)
-    part = min(n - 1, int(pos * n // s.duration)) if n > 1 else 0
+    part = _part_of(s, pos)
     return part, _progress_in(s, pos, part)
+
+
+def _part_of(s: _State, pos: float) -> int:
+    assert s.duration is not None
+    n = s.parts
+    return min(n - 1, int(pos * n // s.duration)) if n > 1 else 0
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -213,7 +257,7 @@ def _emit(d: _Draft, c: _Step, kind: ActionKind, part: int, progress: float) -> 
             at=c.now,
             watched=kind is ActionKind.STOP,
             part=part,
-            parts=_parts(d),
+            parts=d.parts,
         )
     )
 
@@ -259,13 +303,14 @@ def _sync(d: _Draft, c: _Step, changed: bool) -> None:
     pos = _extrapolate(d, c.now)
     if d.viewing is None or pos is None or d.duration is None:
         return
-    part, progress = _cross(d, c, pos, pos)
-    want = None if not d.live or d.closed or part in d.watched else d.playing
-    if (
-        want is None
-        or (want and d.sent is ActionKind.START and not d.stale)
-        or (not want and d.sent is not ActionKind.START)
-    ):
+    part = _part_of(d, pos)
+    if d.sent is not None and d.sent_part != part:
+        _leave(d, c, d.sent_part, _progress_in(d, pos, d.sent_part))
+    if not d.live or d.closed or part in d.watched:
+        want = None
+    else:
+        want = ActionKind.START if d.playing else ActionKind.PAUSE
+    if want is None or (want is d.sent and not (d.stale and d.playing)) or (d.sent is None and not d.playing):
         d.pending_at = None
         return
     if d.pending_at is None:
@@ -276,9 +321,8 @@ def _sync(d: _Draft, c: _Step, changed: bool) -> None:
         if changed or d.pending_at is None:
             d.pending_at = c.now
         return
-    kind = ActionKind.START if want else ActionKind.PAUSE
-    _emit(d, c, kind, part, progress)
-    d.sent, d.sent_part, d.last_sent, d.stale, d.pending_at = kind, part, c.now, False, None
+    _emit(d, c, want, part, _progress_in(d, pos, part))
+    d.sent, d.sent_part, d.last_sent, d.stale, d.pending_at = want, part, c.now, False, None
 
 
 # --- state updates --------------------------------------------------------------------------
@@ -293,7 +337,8 @@ def _refresh(d: _Draft, rules: Rules) -> None:
 
 
 def _advance(d: _Draft, c: _Step) -> None:
-    """Act on elapsed time: preview end, part crossing, pause timeout, debounce flush."""
+    """Act on the time since the last step: play time (preview), pause timeout. The rest of
+    what time does (debounce flush, part crossing) happens in the `_sync` after the event."""
     if d.viewing is None:
         return
     if d.playing and d.clock is not None:
@@ -308,7 +353,6 @@ def _advance(d: _Draft, c: _Step) -> None:
     ):
         _conclude(d, c)
         d.closed = True
-    _sync(d, c, changed=False)
 
 
 def _load(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:
@@ -316,7 +360,7 @@ def _load(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:
     media = ev.media
     if isinstance(media, MediaRef) and (d.media is None or media.key != d.media.key):
         _finish(d, c)
-        d.media = media
+        d.media, d.parts = media, _parts_of(media)
     if d.media is None:
         return False
     duration = _number(ev.duration)
@@ -360,8 +404,8 @@ def _begin(d: _Draft, c: _Step) -> None:
         return
     if d.duration < c.rules.min_duration:
         return
-    d.count += 1
-    d.viewing = f"{d.player}@{c.now:.3f}#{d.count}"
+    d.viewings += 1
+    d.viewing = f"{d.player}@{c.now:.3f}#{d.viewings}"
     d.preview = _split(d, d.position)[1] >= c.rules.threshold
     d.paused_at = None if d.playing else c.now
 
@@ -440,6 +484,55 @@ _HANDLERS: dict[EventKind, Callable[[_Draft, _Step, PlayerEvent], bool]] = {
 }
 
 
+def _steady(s: Session, ev: PlayerEvent, now: float, rules: Rules) -> Session | None:
+    """The common case without copying the whole state: a position report (or a restated
+    play/pause) that changes nothing Trakt should hear and trips no timer. None when the full
+    step is needed; a property test checks that both paths agree."""
+    c = s.core
+    pos = _steady_position(c, ev, now, rules)
+    if pos is None or c.clock is None:
+        return None
+    part = _part_of(c, pos)
+    if c.sent is not None and c.sent_part != part:
+        return None
+    if c.playing:
+        if (c.sent is not ActionKind.START or c.stale) and part not in c.watched:
+            return None
+        played = c.played + (now - c.clock)
+    else:
+        if c.sent is ActionKind.START:
+            return None
+        if c.live and not c.closed and c.paused_at is not None and now >= c.paused_at + rules.pause_timeout:
+            return None
+        played = c.played
+    values = list(c)  # _Core._replace is several times slower, and this is the hot path
+    values[_CLOCK] = values[_ANCHOR] = now
+    values[_POSITION], values[_PLAYED] = pos, played
+    return Session(s.player, tuple.__new__(_Core, values))
+
+
+def _steady_position(c: _Core, ev: PlayerEvent, now: float, rules: Rules) -> float | None:
+    """The event's position if the event is a plain report on the current viewing: same item,
+    same duration, same play state, no seek, nothing pending. Otherwise None."""
+    kind = ev.kind
+    if kind is EventKind.PROGRESS:
+        if ev.paused is not None and ev.paused is not (not c.playing):
+            return None
+    elif kind is not (EventKind.PLAYING if c.playing else EventKind.PAUSED):
+        return None
+    if c.viewing is None or c.pending_at is not None or c.preview or c.clock is None or now < c.clock:
+        return None
+    media, pos, duration = ev.media, ev.position, c.duration
+    if media is not None and media is not c.media and (c.media is None or media.key != c.media.key):
+        return None
+    if duration is None or (ev.duration is not None and ev.duration != duration) or type(pos) is not float:
+        return None
+    expected = _extrapolate(c, now)
+    if expected is None or not 0.0 <= pos <= duration:
+        return None
+    return pos if abs(pos - expected) <= rules.seek_tolerance / 100.0 * duration else None
+
+
 # --- the API --------------------------------------------------------------------------------
 
 
@@ -447,6 +540,15 @@ def step(
     session: Session, event: PlayerEvent, now: float, rules: Rules
 ) -> tuple[Session, list[ScrobbleAction]]:
     """Advance one player's session by one event at wall time `now`; returns the actions to send."""
+    quick = _steady(session, event, now, rules)
+    if quick is not None:
+        return quick, []
+    return _full_step(session, event, now, rules)
+
+
+def _full_step(
+    session: Session, event: PlayerEvent, now: float, rules: Rules
+) -> tuple[Session, list[ScrobbleAction]]:
     d, c = _thaw(session), _Step(now, rules)
     _advance(d, c)
     changed = _HANDLERS.get(event.kind, _on_tick)(d, c, event)
@@ -468,7 +570,7 @@ def close(session: Session, now: float, rules: Rules) -> tuple[Session, list[Scr
 def next_deadline(session: Session, rules: Rules) -> float | None:
     """Wall time at which the session needs a TICK (debounce flush, preview end, part crossing,
     pause timeout), or None."""
-    s = session
+    s = session.core
     if s.viewing is None or s.clock is None:
         return None
     due: list[float] = []
@@ -479,7 +581,7 @@ def next_deadline(session: Session, rules: Rules) -> float | None:
     if s.playing and s.live and not s.closed and s.position is not None and s.duration is not None:
         now_pos = _extrapolate(s, s.clock)
         assert now_pos is not None
-        part, n = _split(s, now_pos)[0], _parts(s)
+        part, n = _part_of(s, now_pos), s.parts
         if part < n - 1:
             due.append(s.anchor + (part + 1) * s.duration / n - s.position)
     if not s.playing and s.live and not s.closed and s.paused_at is not None:

@@ -461,8 +461,8 @@ def test_step_is_pure() -> None:
     assert s == before
 
 
-def test_session_mirrors_the_draft_fields() -> None:
-    assert [f.name for f in fields(Session)] == [f.name for f in fields(state._Draft)]
+def test_session_state_mirrors_the_draft_fields() -> None:
+    assert ["player", *state._Core._fields] == [f.name for f in fields(state._Draft)]
 
 
 def test_rules_from_config() -> None:
@@ -502,3 +502,12 @@ def test_state_imports_only_models_and_the_standard_library() -> None:
                 runtime |= _imported(inner)
     assert runtime <= ALLOWED_IMPORTS, runtime - ALLOWED_IMPORTS
     assert typing_only <= TYPE_CHECKING_IMPORTS, typing_only - TYPE_CHECKING_IMPORTS
+
+
+def test_plain_progress_reports_take_the_quick_path() -> None:
+    s, _ = run([(0, "play", 600)], until=0)
+    report = event("progress", 630.5, paused=False)
+    quick = state._steady(s, report, T0 + 30, R)
+    assert quick is not None
+    assert (quick, []) == state._full_step(s, report, T0 + 30, R)
+    assert quick.progress(T0 + 30) == 10.51

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scrobblerd import state
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
 from scrobblerd.state import Rules, Session, close, new_session, next_deadline, step
 
@@ -120,8 +121,7 @@ def test_every_start_is_closed_when_the_player_is_lost(script: list[tuple[float,
 @given(events(GOOD_DURATIONS), st.floats(min_value=0, max_value=5000))
 def test_close_leaves_nothing_open(script: list[tuple[float, PlayerEvent]], later: float) -> None:
     s, actions = play(script)
-    now = (actions[-1].at if actions else T0) + later
-    s, out = close(s, max(now, s.clock or T0), RULES)
+    s, out = close(s, T0 + sum(gap for gap, _ in script) + later, RULES)
     actions.extend(out)
     last: dict[tuple[str, int], ActionKind] = {}
     for a in actions:
@@ -173,3 +173,32 @@ def test_other_rules_keep_the_invariants(
     watched = [(a.viewing, a.part) for a in actions if a.watched]
     assert len(watched) == len(set(watched))
     assert all(a.progress >= threshold for a in actions if a.watched)
+
+
+@SETTINGS
+@given(events(GOOD_DURATIONS + BAD_DURATIONS), st.integers(min_value=0, max_value=2**40))
+def test_the_quick_path_agrees_with_the_full_step(script: list[tuple[float, PlayerEvent]], seed: int) -> None:
+    """Every state reached by a random sequence, followed by a plain position report near
+    the expected position: when the quick path answers, the full step says the same."""
+    s = new_session(PLAYER)
+    now = T0
+    for i, (gap, ev) in enumerate(script):
+        now += gap
+        core = s.core
+        if core.position is not None and core.duration is not None:
+            drift = ((seed >> (i % 32)) % 7 - 3) * 1.0
+            expected = core.position + (now - core.anchor if core.playing else 0.0)
+            same = EventKind.PLAYING if core.playing else EventKind.PAUSED
+            report = PlayerEvent(
+                (EventKind.PROGRESS, same)[(seed + i) % 2],
+                PLAYER,
+                0.0,
+                (None, core.media)[i % 2],
+                min(core.duration, max(0.0, expected + drift)),
+                (None, core.duration)[(i // 2) % 2],
+                (None, not core.playing)[(seed + i // 3) % 2],
+            )
+            quick = state._steady(s, report, now, RULES)
+            if quick is not None:
+                assert (quick, []) == state._full_step(s, report, now, RULES)
+        s, _ = step(s, ev, now, RULES)
