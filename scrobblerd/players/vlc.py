@@ -39,6 +39,8 @@ SEEK_TOLERANCE = 2.0
 END_TOLERANCE = 1.5  # seconds; an item left this close to its length ended naturally
 END_WINDOW = 30.0  # seconds before the end of an item that are polled faster
 END_POLL_INTERVAL = 0.5
+LENGTH_GRACE = 2.0  # seconds a new item may wait for VLC to know its length
+LENGTH_POLL_INTERVAL = 0.1  # while waiting for it (VLC: usually there within ~0.3 s)
 MIN_POLL_INTERVAL = 0.1  # never busy-poll, whatever the configuration says
 STOPPED_MAX_INTERVAL = 5.0  # a stopped VLC is polled ever slower, up to this
 UNAUTHORIZED_INTERVAL = 15.0  # a wrong password is retried this slowly
@@ -328,6 +330,7 @@ class VlcWatcher(ThreadedWatcher):
         self._reachable = False
         self._problem: str | None = None
         self._idle_polls = 0
+        self._pending: tuple[int | None, float] | None = None  # a new item waiting for its length
         self._absent_delay = backoff_delays(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
 
     def status(self) -> Mapping[str, PlayerStatus]:
@@ -379,8 +382,10 @@ class VlcWatcher(ThreadedWatcher):
         else:
             self._problem = None
         prev = self._prev
+        known = prev is not None and prev.active and same_item(prev, snap)
+        if snap.active and not known and self._hold(snap):
+            return LENGTH_POLL_INTERVAL
         if snap.active and snap.currentplid is not None:
-            known = prev is not None and prev.active and same_item(prev, snap)
             uri = prev.uri if known and prev is not None else self._item_uri(session, snap.currentplid)
             snap = replace(snap, uri=uri)
         now = snap.at
@@ -394,6 +399,16 @@ class VlcWatcher(ThreadedWatcher):
         detail = media_from(snap).path if snap.active else None
         self._status = PlayerStatus(True, snap.state, detail)
         return poll_delay(snap, now, self.config.poll_interval, self._idle_polls - 1)
+
+    def _hold(self, snap: VlcSnapshot) -> bool:
+        """VLC reports a new item a moment before its length (-1 at first): wait for the length,
+        for a while; streams never get one."""
+        if snap.duration is not None:
+            self._pending = None
+            return False
+        if self._pending is None or self._pending[0] != snap.currentplid:
+            self._pending = (snap.currentplid, snap.at)
+        return snap.at - self._pending[1] < LENGTH_GRACE
 
     def _item_uri(self, session: requests.Session, plid: int) -> str | None:
         try:
