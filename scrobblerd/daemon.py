@@ -220,7 +220,7 @@ class Daemon:
         return f"players connected: {', '.join(connected) or 'none'}; queue: {depth}"
 
     def _write_status(self, running: bool = True) -> None:
-        self.status_file.write(
+        changed = self.status_file.write(
             {
                 "pid": os.getpid() if running else None,
                 "running": running,
@@ -228,9 +228,10 @@ class Daemon:
                 "players": self.players_status(),
                 "delivery": self.services.delivery.status(),
                 "dispatcher": {"processed": self.dispatcher.processed, "errors": self.dispatcher.errors},
-            }
+            },
+            force=not running,
         )
-        if running:
+        if running and changed:
             sdnotify.status(self._status_line())
 
     # -- reload ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ _SECRET_IN_TEXT = re.compile(
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+")
-_NOISY = {"urllib3": logging.WARNING, "apscheduler": logging.WARNING, "python_mpv_jsonipc": logging.WARNING}
+_NOISY = {"urllib3": logging.WARNING, "apscheduler": logging.WARNING, "rebulk": logging.WARNING}
 
 
 def redact_text(text: str) -> str:

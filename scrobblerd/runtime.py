@@ -11,16 +11,26 @@ from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "status.json"
-# A status older than this (the daemon writes every few seconds) means the daemon is gone.
-STALE_AFTER = 30.0
+# A status older than this (the daemon rewrites it on every change and at least every
+# runtime.REFRESH seconds) means the daemon is gone.
+REFRESH = 30.0
+STALE_AFTER = 3 * REFRESH
 
 
 class StatusFile:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / STATUS_FILE
+        self._last: str | None = None
+        self._written_at = 0.0
 
-    def write(self, data: dict[str, Any]) -> None:
-        """Atomic: a reader sees the old file or the new one, never half of one."""
+    def write(self, data: dict[str, Any], *, force: bool = False) -> bool:
+        """Atomic: a reader sees the old file or the new one, never half of one. Skips the disk
+        when nothing changed and the file is still fresh, so an idle daemon writes almost nothing."""
+        same = json.dumps(data, sort_keys=True, default=str)
+        now = time.time()
+        if not force and same == self._last and now - self._written_at < REFRESH:
+            return False
+        self._last, self._written_at = same, now
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps({**data, "updated_at": time.time()}, sort_keys=True, default=str)
         fd, tmp = tempfile.mkstemp(prefix=".status-", dir=self.path.parent)
@@ -31,6 +41,7 @@ class StatusFile:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return True
 
     def read(self) -> dict[str, Any] | None:
         try:

@@ -105,3 +105,47 @@ def test_status_reads_the_running_daemon(tmp_path: Path, trakt: FakeTrakt) -> No
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+def test_sigterm_while_playing_past_the_threshold_keeps_the_watch(
+    tmp_path: Path, trakt: FakeTrakt, media_dir: Path
+) -> None:
+    """SIGTERM closes the open viewing: past 80 % it is a watch, committed before the daemon exits."""
+    from tests.live.run_mpv import MpvProcess
+
+    authorise(trakt, tmp_path / "state")
+    sock = tmp_path / "mpv.sock"
+    config = daemon_config(tmp_path, trakt, players={"mpv": {"enabled": True, "ipc_path": str(sock)}})
+    with MpvProcess(sock) as mpv:
+        mpv.loadfile(media_dir / "The.Matrix.1999.1080p.BluRay.x264.mkv")
+        mpv.wait_playing()
+        daemon = DaemonProcess(config)
+        try:
+            assert trakt.wait_for(lambda t: any(s["action"] == "start" for s in t.scrobbles), 20), (
+                daemon.log_text()
+            )
+            mpv.command("seek", 88, "absolute-percent+exact")
+            assert daemon.wait_event("scrobble_decided", 10, action="start", player=f"mpv:{sock}") is not None
+            assert trakt.wait_for(lambda t: any(s["progress"] >= 85 for s in t.scrobbles), 10), (
+                trakt.scrobbles
+            )
+            started = time.monotonic()
+            code = daemon.stop(timeout=15)
+            took = time.monotonic() - started
+        finally:
+            daemon.kill()
+    assert code == 0, daemon.log_text()
+    assert took < 10.0
+    watched = daemon.wait_event("scrobble_decided", 1, action="stop", watched=True)
+    assert watched is not None, daemon.log_text()
+    assert watched["progress"] >= 85
+    # Either Trakt already has it, or it waits in the durable queue for the next start.
+    import sqlite3
+    from contextlib import closing
+
+    in_history = [
+        h for h in trakt.history if h["ids"].get("imdb") == "tt0133093" or h["ids"].get("trakt") == 481
+    ]
+    with closing(sqlite3.connect(tmp_path / "state" / "scrobblerd.db")) as db:
+        queued = db.execute("SELECT COUNT(*) FROM queue WHERE kind = 'watch'").fetchone()[0]
+    assert len(in_history) + queued == 1, (trakt.history, queued)
