@@ -325,9 +325,9 @@ def closed_port() -> int:
 class TcpStub:
     """A Kodi-like TCP JSON-RPC server on 127.0.0.1 that answers from a FakeKodi."""
 
-    def __init__(self, fake: FakeKodi) -> None:
+    def __init__(self, fake: FakeKodi, port: int = 0) -> None:
         self.fake = fake
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = int(self.server.getsockname()[1])
         self.conn: socket.socket | None = None
         self.connected = threading.Event()
@@ -335,35 +335,43 @@ class TcpStub:
         self.thread.start()
 
     def _serve(self) -> None:
-        try:
-            conn, _ = self.server.accept()
-        except OSError:
-            return
-        self.conn = conn
-        self.connected.set()
+        while True:  # one client at a time: a port probe, then the real connection
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = conn
+            self.connected.set()
+            self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
         decoder = StreamDecoder()
         while True:
             try:
                 data = conn.recv(65536)
+                if not data:
+                    return
+                for request in decoder.feed(data):
+                    reply = json.dumps(self.fake.answer(request)).encode()
+                    conn.sendall(reply[:7])  # replies arrive in pieces, as over a real network
+                    conn.sendall(reply[7:])
             except OSError:
                 return
-            if not data:
-                return
-            for request in decoder.feed(data):
-                reply = json.dumps(self.fake.answer(request)).encode()
-                conn.sendall(reply[:7])  # replies arrive in pieces, as over a real network
-                conn.sendall(reply[7:])
 
     def send(self, raw: bytes) -> None:
         assert self.conn is not None
         self.conn.sendall(raw)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()
+        self.server.close()
         if self.conn is not None:
             with contextlib.suppress(OSError):
                 self.conn.shutdown(socket.SHUT_RDWR)
             self.conn.close()
-        self.server.close()
         self.thread.join(2)
 
 
@@ -545,3 +553,25 @@ def test_watcher_hung_kodi_times_out_and_error_replies_are_survived(
     assert events.empty()
     lost = [entry for entry in logs if entry["event"] == "player_lost"]
     assert len(lost) == 1 and "no reply" in lost[0]["reason"]
+
+
+def test_watcher_moves_from_http_back_to_tcp_without_repeating(
+    fake: FakeKodi, http_stub: HttpStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kodi, "TCP_RECHECK", 0.2)
+    port = closed_port()
+    config = KodiConfig(enabled=True, port=port, http_port=http_stub.port, password="secret")
+    watcher, events = KodiWatcher(config), queue.Queue[PlayerEvent]()
+    fake.play("GetItem_movie")
+    watcher.start(events.put)
+    stub: TcpStub | None = None
+    try:
+        assert next_event(events).kind == EventKind.PLAYING
+        wait_for(lambda: watcher.status()[watcher.player_id].detail == "The Matrix (via http)")
+        stub = TcpStub(fake, port)
+        wait_for(lambda: watcher.status()[watcher.player_id].detail == "The Matrix (via tcp)")
+        assert events.empty()  # the same playback continues: no second PLAYING
+    finally:
+        watcher.stop()
+        if stub is not None:
+            stub.close()

@@ -663,10 +663,10 @@ class KodiWatcher(ThreadedWatcher):
     def _poll(self, http: HttpRpc, tracker: Tracker, stop: threading.Event) -> None:
         tracker.forget_shows()
         recheck = time.monotonic() + TCP_RECHECK
+        self._mark_found("http")
         try:
             while not stop.is_set():
                 self._guarded(tracker.sync, http.call)
-                self._mark_found("http")
                 if time.monotonic() >= recheck:
                     recheck = time.monotonic() + TCP_RECHECK
                     if self._tcp_open():
