@@ -28,6 +28,9 @@ from scrobblerd.store import Store, history_delivered, history_identify, iso_utc
 
 log = structlog.get_logger()
 
+# A viewing opened past the threshold within this long after a local watch of the same item is
+# that watch carried on (a restart mid-item), not a rewatch.
+CONTINUATION_WINDOW = 6 * 3600.0
 GRACE = 300.0  # seconds after watched_at during which /scrobble/stop still records the right time
 BATCH_SIZE = 1000  # watches per POST /sync/history (Trakt takes arrays; one request per second)
 POST_INTERVAL = 1.0  # Trakt: about one POST per second per user
@@ -201,6 +204,16 @@ class DeliveryWorker:
 
     def submit(self, action: ScrobbleAction) -> None:
         """A decision of the state machine. A watched stop is durable when this returns."""
+        if (
+            action.kind is ActionKind.STOP
+            and action.watched
+            and action.late
+            and self._continues_watch(action)
+        ):
+            log.info("watch_continued", viewing=action.viewing, part=action.part, media=action.media.key)
+            with self._live_lock:
+                self._live.pop(action.player, None)
+            return
         if action.kind is ActionKind.STOP and action.watched:
             row_id = queue.enqueue_watch(self.store, action, self.clock())
             log.info(
@@ -216,6 +229,17 @@ class DeliveryWorker:
             with self._live_lock:
                 self._live[action.player] = _Live(action)
         self.wake()
+
+    def _continues_watch(self, action: ScrobbleAction) -> bool:
+        """A viewing opened past the threshold whose item was watched here a short while ago is
+        the rest of that watch (the daemon or the player restarted mid-item), not a rewatch."""
+        since = action.at - CONTINUATION_WINDOW
+        for record in self.store.history(limit=50):
+            if record.watched_at < since:
+                return False
+            if record.part == action.part and MediaRef.from_json(record.media).key == action.media.key:
+                return True
+        return False
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, dedupe: str | None = None) -> int | None:
         """Queue another kind of delivery (e.g. a rating); its handler sends it."""

@@ -183,6 +183,8 @@ class ScrobbleAction:
     `watched` is True exactly for the one stop per viewing (and part) that reached the
     threshold; those go through the durable queue. `viewing` is a stable id for one viewing
     (a rewatch is a new viewing). `part`/`parts` split multi-episode files (0-based part).
+    `late` marks a viewing that was opened already past the threshold: after a daemon or player
+    restart that is the rest of an earlier viewing, so delivery checks it against local history.
     """
 
     kind: ActionKind
@@ -194,6 +196,7 @@ class ScrobbleAction:
     watched: bool = False
     part: int = 0
     parts: int = 1
+    late: bool = False
 
 
 @dataclass(frozen=True, slots=True)

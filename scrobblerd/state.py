@@ -92,6 +92,7 @@ class _Draft:
     stale: bool = False  # a seek happened since the last START
     pending_at: float | None = None  # debounce: a change waits since then
     watched: frozenset[int] = frozenset()  # parts of this viewing already sent as watched
+    late: bool = False  # opened past the threshold: likely the rest of an earlier viewing
 
 
 class _Core(NamedTuple):
@@ -118,6 +119,7 @@ class _Core(NamedTuple):
     stale: bool = False
     pending_at: float | None = None
     watched: frozenset[int] = frozenset()
+    late: bool = False
 
 
 _IDLE = _Core()
@@ -193,7 +195,7 @@ def _freeze(d: _Draft) -> Session:
     fields = (
         d.viewings, d.clock, d.media, d.parts, d.duration, d.position, d.anchor, d.playing,
         d.viewing, d.live, d.preview, d.played, d.closed, d.paused_at, d.sent, d.sent_part,
-        d.last_sent, d.stale, d.pending_at, d.watched,
+        d.last_sent, d.stale, d.pending_at, d.watched, d.late,
     )  # fmt: skip
     return Session(d.player, tuple.__new__(_Core, fields))
 
@@ -258,6 +260,7 @@ def _emit(d: _Draft, c: _Step, kind: ActionKind, part: int, progress: float) -> 
             watched=kind is ActionKind.STOP,
             part=part,
             parts=d.parts,
+            late=d.late,
         )
     )
 
@@ -407,6 +410,7 @@ def _begin(d: _Draft, c: _Step) -> None:
     d.viewings += 1
     d.viewing = f"{d.player}@{c.now:.3f}#{d.viewings}"
     d.preview = _split(d, d.position)[1] >= c.rules.threshold
+    d.late = d.preview
     d.paused_at = None if d.playing else c.now
 
 

@@ -459,3 +459,22 @@ def test_http_409_on_stop_counts_as_delivered(store: Store, fake: FakeTrakt) -> 
         w.submit(watched("second", now - 10, n=3))
         assert w.run_once() == 2
     assert len(fake.history) == 1 and queue.rows(store) == []
+
+
+def test_a_late_viewing_that_continues_a_recent_watch_is_not_a_second_watch(tmp_path: Path) -> None:
+    """The daemon restarted at 85 %: the first run recorded the watch; the viewing the second run
+    sees (opened past the threshold) must not record it again. A full rewatch still counts."""
+    media = MediaRef(path="/films/The.Matrix.1999.mkv")
+    now = 1_800_000_000.0
+
+    def stop(viewing: str, at: float, late: bool) -> ScrobbleAction:
+        return ScrobbleAction(ActionKind.STOP, "mpv:x", viewing, media, 95.0, at, watched=True, late=late)
+
+    with Store.open(tmp_path) as store:
+        worker = DeliveryWorker(store, client=None, resolve=lambda m, p: None, clock=lambda: now)  # type: ignore[arg-type]
+        worker.submit(stop("v1", now, late=False))
+        worker.submit(stop("v2", now + 600, late=True))  # the rest of v1 after a restart
+        assert [h.viewing for h in store.history(limit=10)] == ["v1"]
+        worker.submit(stop("v3", now + 9000, late=False))  # watched again from the start: a rewatch
+        worker.submit(stop("v4", now + 7 * 3600 + 9000, late=True))  # long after: its own watch
+        assert [h.viewing for h in store.history(limit=10)] == ["v4", "v3", "v1"]

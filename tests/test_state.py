@@ -511,3 +511,21 @@ def test_plain_progress_reports_take_the_quick_path() -> None:
     assert quick is not None
     assert (quick, []) == state._full_step(s, report, T0 + 30, R)
     assert quick.progress(T0 + 30) == 10.51
+
+
+def test_a_viewing_opened_past_the_threshold_is_marked_late() -> None:
+    """Delivery uses `late` to tell the rest of an earlier watch (a restart) from a rewatch."""
+    from scrobblerd import state as st
+    from scrobblerd.models import EventKind, MediaRef, PlayerEvent
+
+    rules = st.Rules(min_duration=60, preview_time=5)
+    media = MediaRef(path="/m/x.mkv")
+    s = st.new_session("p")
+    s, _ = st.step(s, PlayerEvent(EventKind.PLAYING, "p", 0.0, media, 900.0, 1000.0), 0.0, rules)
+    s, _ = st.step(s, PlayerEvent(EventKind.TICK, "p", 10.0), 10.0, rules)
+    s, acts = st.step(s, PlayerEvent(EventKind.ENDED, "p", 20.0, media, 1000.0, 1000.0), 20.0, rules)
+    assert [a.watched for a in acts if a.kind.value == "stop"] == [True]
+    assert all(a.late for a in acts)
+    s2 = st.new_session("p")
+    s2, acts = st.step(s2, PlayerEvent(EventKind.PLAYING, "p", 0.0, media, 0.0, 1000.0), 0.0, rules)
+    assert acts and not acts[0].late
