@@ -575,3 +575,12 @@ def test_watcher_moves_from_http_back_to_tcp_without_repeating(
         watcher.stop()
         if stub is not None:
             stub.close()
+
+
+def test_tracker_seek_position_comes_from_the_notification() -> None:
+    fake, events = FakeKodi(), list[PlayerEvent]()
+    tracker = Tracker("kodi:test", events.append, tick_interval=3600)
+    fake.play("GetItem_episode", "GetProperties_negative_ms")
+    tracker.handle(fake.rpc, note("Player.OnAVStart", speed=1.0))
+    tracker.handle(fake.rpc, note("Player.OnSeek", speed=1.0, time=58.244))  # query still says 0
+    assert [(e.kind, e.position) for e in events] == [(EventKind.PLAYING, 0.0), (EventKind.SEEKED, 58.244)]

@@ -512,6 +512,8 @@ class Tracker:
             return  # not video, or not started far enough: OnAVStart follows
         if note.speed is not None:
             cur = replace(cur, speed=note.speed)
+        if note.time is not None:  # OnSeek says where playback landed; a query may still see the old spot
+            cur = replace(cur, position=note.time)
         if note.method == "Player.OnSeek" and self.current and self.current.media.key == cur.media.key:
             seek = [] if self._repeated_seek(cur) else [Change(EventKind.SEEKED, cur, cur.position)]
             self._apply(seek, cur)
