@@ -1,0 +1,338 @@
+"""Chaos run: many short viewings in a real mpv while the real daemon is SIGKILLed and restarted at
+random moments, the player is killed now and then, and the Trakt-like server injects random
+faults, slow answers and outages. Seeded, bounded in time, loopback only.
+
+Every viewing is a distinct movie (a symlink named like a release to one short video), so each
+watch in the server's history names exactly one viewing. The expected outcome of each viewing is
+known in advance: ended, stopped or killed at >= the threshold is a watch; below it is none.
+
+A viewing's end is only knowable to a daemon that is running when it happens, so the daemon is
+killed mid-viewing (and restarted before the viewing goes on) or after the watch was committed
+(`watch_queued`, possibly while it is being sent), never in the milliseconds between.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import authorise, mpv_config
+from tests.e2e.harness import DaemonProcess, MpvPlayer, rss_kib
+from tests.trakt_server import FakeTrakt
+
+ADJECTIVES = "Silent Golden Hidden Broken Distant Quiet Crimson Frozen Wandering Hollow Bright Velvet"
+ADJECTIVES += " Restless Lonely Painted"
+NOUNS = "River Mountain Garden Harbor Window Letter Island Forest Bridge Station Orchard Lantern Meadow"
+NOUNS += " Compass Canyon"
+TITLES = [f"{a} {n}" for a, n in itertools.product(ADJECTIVES.split(), NOUNS.split())]
+FIRST_ID = 700_000
+VIDEO_SECONDS = 40
+GRACE = 2.0  # seconds: later than this a watch goes through /sync/history with its real time
+WATCHED_AT_SLACK = 4.0  # seconds between the real end and what Trakt records
+KINDS = (  # (kind, weight): how a viewing ends
+    ("end", 4),  # seek to 98 % and let it end
+    ("stop", 2),  # stop at ~90 %
+    ("kill", 1),  # kill -9 the player at ~90 %
+    ("below_stop", 2),  # stop between 55 and 75 %
+    ("below_kill", 1),  # kill -9 the player between 55 and 75 %
+)
+DAEMON_KILL = (("none", 6), ("mid", 2), ("after", 2))  # when the daemon is SIGKILLed
+
+
+@dataclass
+class Viewing:
+    index: int
+    title: str
+    year: int
+    trakt_id: int
+    path: Path
+    kind: str
+    daemon_kill: str
+    expected: bool
+    ended_at: float | None = None
+
+
+@dataclass
+class ChaosResult:
+    viewings: list[Viewing]
+    history: list[dict[str, Any]]
+    daemon_kills: int = 0
+    player_kills: int = 0
+    outages: int = 0
+    retried_by_cli: int = 0  # 1 when rows deep in their backoff were made due at the end
+    rss_kib: list[int] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        watched = sum(v.expected for v in self.viewings)
+        peak = max(self.rss_kib, default=0) / 1024
+        return (
+            f"chaos: {len(self.viewings)} viewings ({watched} past the threshold, "
+            f"{len(self.viewings) - watched} below) in {self.seconds:.0f} s; daemon SIGKILLed "
+            f"{self.daemon_kills}x, player killed {self.player_kills}x, {self.outages} outages, "
+            f"{self.requests} requests to Trakt; "
+            f"history {len(self.history)} entries; `queue retry` needed: {self.retried_by_cli}; "
+            f"daemon RSS peak {peak:.1f} MiB over {len(self.rss_kib)} samples; problems: {len(self.problems)}"
+        )
+
+
+def weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([k for k, _ in table], [w for _, w in table])[0]
+
+
+def plan(n: int, rng: random.Random, media: Path, video: Path) -> list[Viewing]:
+    viewings = []
+    for i in range(n):
+        title = TITLES[i % len(TITLES)]
+        year = 1950 + i % 70
+        path = media / f"{title.replace(' ', '.')}.{year}.720p.mkv"
+        if not path.exists():
+            path.symlink_to(video)
+        kind = weighted(rng, KINDS)
+        viewings.append(
+            Viewing(
+                i,
+                title,
+                year,
+                FIRST_ID + i,
+                path,
+                kind,
+                weighted(rng, DAEMON_KILL),
+                not kind.startswith("below"),
+            )
+        )
+    return viewings
+
+
+class RssSampler:
+    """Samples the current daemon's VmRSS every `every` seconds on a thread."""
+
+    def __init__(self, current: Callable[[], int | None], every: float = 0.5) -> None:
+        self.samples: list[int] = []
+        self._current, self._every = current, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            pid = self._current()
+            value = rss_kib(pid) if pid else None
+            if value:
+                self.samples.append(value)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class Chaos:
+    def __init__(self, trakt: FakeTrakt, workdir: Path, socket_path: Path, video: Path, seed: int) -> None:
+        self.trakt, self.workdir, self.socket_path = trakt, workdir, socket_path
+        self.rng = random.Random(seed)
+        self.video = video
+        media = workdir / "media"
+        media.mkdir(exist_ok=True)
+        self.media = media
+        authorise(trakt, workdir / "state")
+        self.config = mpv_config(
+            workdir, trakt, socket_path,
+            log={"level": "info"},
+            scrobble={"min_duration": 30, "preview_time": 1},
+        )  # fmt: skip
+        self.daemon: DaemonProcess | None = None
+        self.old: list[DaemonProcess] = []
+        self.mpv: MpvPlayer | None = None
+        self.result = ChaosResult([], [])
+        self.outage_left = 0
+
+    # -- processes -------------------------------------------------------------------------------
+    def start_daemon(self) -> DaemonProcess:
+        daemon = DaemonProcess(self.config, delivery_grace=GRACE)
+        self.daemon = daemon
+        if daemon.wait_event("daemon_ready", 30) is None:
+            raise RuntimeError("daemon did not start:\n" + daemon.log_text()[-3000:])
+        if daemon.wait_event("player_found", 15) is None:
+            raise RuntimeError("daemon did not find mpv:\n" + daemon.log_text()[-3000:])
+        return daemon
+
+    def kill_daemon(self) -> None:
+        assert self.daemon is not None
+        self.daemon.kill()
+        self.old.append(self.daemon)
+        self.result.daemon_kills += 1
+        self.start_daemon()
+
+    def start_mpv(self) -> MpvPlayer:
+        self.mpv = MpvPlayer(self.socket_path)
+        return self.mpv
+
+    def close(self) -> None:
+        if self.mpv is not None:
+            self.mpv.close()
+        for daemon in [*self.old, *([self.daemon] if self.daemon else [])]:
+            daemon.kill()
+
+    def daemon_pid(self) -> int | None:
+        daemon = self.daemon
+        return daemon.proc.pid if daemon is not None and daemon.proc.poll() is None else None
+
+    # -- waiting on the daemon's log ---------------------------------------------------------------
+    def wait_decided(self, action: str, path: Path, timeout: float = 15.0, **fields: Any) -> int:
+        """Index in the current daemon's log of a scrobble_decided for this file."""
+        daemon = self.daemon
+        assert daemon is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, record in enumerate(list(daemon.lines)):
+                if (
+                    record.get("event") == "scrobble_decided"
+                    and record.get("action") == action
+                    and record.get("media") == str(path)
+                    and all(check(record.get(k)) for k, check in fields.items())
+                ):
+                    return i
+            time.sleep(0.02)
+        raise TimeoutError(f"no {action} decided for {path.name}:\n" + daemon.log_text()[-4000:])
+
+    def wait_queued_after(self, index: int, timeout: float = 10.0) -> None:
+        daemon = self.daemon
+        assert daemon is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.get("event") == "watch_queued" for r in list(daemon.lines)[index:]):
+                return
+            time.sleep(0.01)
+        raise TimeoutError("watch never committed:\n" + daemon.log_text()[-4000:])
+
+    # -- one viewing ---------------------------------------------------------------------------------
+    def faults(self) -> None:
+        """Before each viewing: maybe start or end an outage; now and then a slow answer."""
+        if self.outage_left > 0:
+            self.outage_left -= 1
+            if self.outage_left == 0:
+                self.trakt.set_outage(False)
+        elif self.rng.random() < 0.08:
+            self.outage_left = self.rng.randint(1, 3)
+            self.result.outages += 1
+            self.trakt.set_outage(True, status=self.rng.choice((503, 520)))
+        if self.rng.random() < 0.2:
+            self.trakt.delay_next(
+                1, self.rng.uniform(0.5, 3.5), paths=self.rng.choice(("/scrobble/stop", "/sync/history"))
+            )
+
+    def view(self, v: Viewing) -> None:
+        mpv = self.mpv
+        assert mpv is not None
+        mpv.load(v.path, options=f"start={self.rng.randint(35, 50)}%")
+        mpv.wait_playing(v.path.name)
+        self.wait_decided("start", v.path)
+        if v.daemon_kill == "mid":
+            self.kill_daemon()  # the new one attaches to the playing mpv
+            self.wait_decided("start", v.path)
+        if v.kind == "end":
+            mpv.seek_percent(98)
+            v.ended_at = mpv.wait_idle(30)
+        else:
+            target = self.rng.uniform(89, 93) if v.expected else self.rng.uniform(55, 75)
+            mpv.seek_percent(target)
+            self.wait_decided("start", v.path, progress=near(target))
+            time.sleep(self.rng.uniform(0, 0.4))
+            if v.kind.endswith("kill"):
+                v.ended_at = mpv.kill()
+                self.result.player_kills += 1
+                self.start_mpv()
+            else:
+                v.ended_at = time.time()
+                mpv.command("stop")
+        if v.expected:
+            index = self.wait_decided("stop", v.path, watched=lambda w: w is True)
+            self.wait_queued_after(index)
+        else:
+            self.wait_decided("pause", v.path, timeout=10)
+        if v.daemon_kill == "after":
+            time.sleep(self.rng.uniform(0, 1.0))  # often while the watch is on its way to Trakt
+            self.kill_daemon()
+
+    # -- the whole run ---------------------------------------------------------------------------------
+    def run(self, n: int) -> ChaosResult:
+        began = time.monotonic()
+        viewings = plan(n, self.rng, self.media, self.video)
+        for v in viewings:
+            self.trakt.add_movie(v.title, v.year, {"trakt": v.trakt_id, "tmdb": 900_000 + v.index})
+        self.result.viewings = viewings
+        self.trakt.random_faults(0.12, seed=self.rng.randint(0, 2**31), statuses=(429, 500, 502, 503, 520))
+        self.start_mpv()
+        self.start_daemon()
+        sampler = RssSampler(
+            lambda: self.daemon.proc.pid if self.daemon and self.daemon.proc.poll() is None else None
+        )
+        try:
+            for v in viewings:
+                self.faults()
+                self.view(v)
+            self.settle(sum(v.expected for v in viewings))
+        finally:
+            sampler.stop()
+            self.result.rss_kib = sampler.samples
+        self.result.history = list(self.trakt.history)
+        self.result.requests = len(self.trakt.requests)
+        self.result.seconds = time.monotonic() - began
+        self.result.problems = check(self.result)
+        return self.result
+
+    def settle(self, expected: int) -> None:
+        """Faults off; wait for the queue to drain (a `queue retry` for rows far in their backoff);
+        then a graceful stop, so anything left would have had its last chance."""
+        self.trakt.clear_faults()
+        if not self.trakt.wait_for(lambda t: len(t.history) >= expected, 30):
+            out = subprocess.run(
+                [sys.executable, "-m", "scrobblerd", "--config", str(self.config), "queue", "retry"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            self.result.retried_by_cli = 1 if out.returncode == 0 else -1
+            self.trakt.wait_for(lambda t: len(t.history) >= expected, 40)
+        assert self.daemon is not None
+        time.sleep(1.0)  # a duplicate, if any, would be on its way now
+        self.daemon.stop()
+
+
+def near(target: float) -> Callable[[Any], bool]:
+    """A START decided after a seek: debounced up to ~1 s, i.e. a few percent past the target."""
+    return lambda p: p is not None and target - 1 <= p <= target + 6
+
+
+def check(result: ChaosResult) -> list[str]:
+    problems = []
+    by_id: dict[int, list[dict[str, Any]]] = {}
+    for entry in result.history:
+        by_id.setdefault(int(entry["ids"]["trakt"]), []).append(entry)
+    known = {v.trakt_id for v in result.viewings}
+    for tid in set(by_id) - known:
+        problems.append(f"history has an entry for unknown trakt id {tid}")
+    for v in result.viewings:
+        entries = by_id.get(v.trakt_id, [])
+        if not v.expected:
+            if entries:
+                problems.append(f"#{v.index} {v.kind} below the threshold is in history: {entries}")
+            continue
+        if len(entries) != 1:
+            problems.append(f"#{v.index} {v.kind}/{v.daemon_kill}: {len(entries)} history entries")
+            continue
+        assert v.ended_at is not None
+        off = entries[0]["at"] - v.ended_at
+        if abs(off) > WATCHED_AT_SLACK:
+            problems.append(
+                f"#{v.index} {v.kind}/{v.daemon_kill}: watched_at off by {off:.1f} s ({entries[0]['source']})"
+            )
+    return problems
