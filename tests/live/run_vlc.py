@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -32,7 +33,15 @@ VLC_UID = 64321  # no passwd entry on purpose: nothing else on the machine runs 
 READY_TIMEOUT = 15.0  # seconds; VLC's HTTP interface is normally up within 0.1 s
 REQUEST_TIMEOUT = 5.0
 
+# VLC 3.0 headless now and then aborts while starting (glibc "malloc_consolidate(): invalid chunk
+# size", SIGABRT); a fresh start works.
+START_ATTEMPTS = 3
+
 Status = dict[str, Any]
+
+
+class VlcDied(RuntimeError):
+    """VLC exited before its HTTP interface answered."""
 
 
 def free_port() -> int:
@@ -96,15 +105,21 @@ class VlcProcess:
             os.chown(self._home, VLC_UID, VLC_UID)
         env = {**os.environ, "HOME": str(self._home)}
         self._log = (self._home.parent / f"{self._home.name}.log").open("wb")
-        self.proc = subprocess.Popen(self.argv(), env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        for attempt in range(START_ATTEMPTS):
+            self.proc = subprocess.Popen(self.argv(), env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            try:
+                self._wait_ready()
+                return self
+            except VlcDied:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
         return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"VLC exited with {self.proc.returncode}: {self.log_text()}")
+                raise VlcDied(f"VLC exited with {self.proc.returncode}: {self.log_text()}")
             try:
                 self.status()
                 return
@@ -152,6 +167,13 @@ class VlcProcess:
                 return last
             time.sleep(0.02)
         raise TimeoutError(f"VLC condition not met within {timeout} s; last state {last.get('state')}")
+
+    def item_id(self, name: str) -> int:
+        """The playlist id of the item whose URI ends with `name`."""
+        for node in self.playlist()["children"][0]["children"]:
+            if str(node.get("uri", "")).endswith("/" + quote(name)):
+                return int(node["id"])
+        raise LookupError(name)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal VLC (SIGKILL by default) and reap it."""

@@ -147,7 +147,7 @@ def test_next_item(vlc: VlcProcess, watching: Watching, media_dir: Path) -> None
     if moved["state"] == "stopped":
         # VLC 3.0 now and then stops instead of starting the next item (its playlist marks the
         # next one current); the user presses play. The watcher's events are the same.
-        vlc.command("pl_play")
+        vlc.command("pl_play", id=vlc.item_id(E03))
     stopped, started = expect(watching, EventKind.STOPPED, EventKind.PLAYING)
     assert stopped.media is not None and stopped.media.path == first.media.path
     assert stopped.position == pytest.approx(1.5, abs=1.0)
@@ -172,6 +172,9 @@ def test_natural_end_of_an_item_and_of_the_playlist(
     vlc.command("seek", val="18")
     [seeked] = expect(watching, EventKind.SEEKED)
     assert seeked.position == pytest.approx(18.0, abs=POS_TOL)
+    moved = vlc.wait_for(lambda s: s["state"] == "stopped" or filename(s) == E04)
+    if moved["state"] == "stopped":
+        vlc.command("pl_play", id=vlc.item_id(E04))  # the VLC quirk of test_next_item; same events
     ended, started = expect(watching, EventKind.ENDED, EventKind.PLAYING, timeout=6.0)
     assert ended.media is not None and ended.media.path == str(media_dir / SHORT)
     assert ended.position == pytest.approx(20.046, abs=0.1) and ended.duration == ended.position
