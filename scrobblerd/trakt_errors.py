@@ -1,0 +1,87 @@
+"""Trakt HTTP outcomes as scrobblerd.errors: status codes, Retry-After and response bodies.
+
+Every answer is translated here, once: TransientError (429 with Retry-After, 5xx, Cloudflare 52x,
+unreadable bodies), PermanentError (other 4xx, bodies of the wrong shape) and UnauthorizedError
+(401). Transport failures (timeouts, refused connections) are mapped where requests are sent.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+
+from scrobblerd.errors import PermanentError, TransientError, UnauthorizedError
+
+BODY_EXCERPT = 200  # characters of an error body kept in an exception message
+
+T = TypeVar("T")
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def excerpt(resp: requests.Response) -> str:
+    text = " ".join(resp.text.split())
+    return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
+
+
+def raise_for_status(resp: requests.Response, what: str) -> None:
+    """Map a non-success status to our errors; return quietly for 2xx."""
+    status = resp.status_code
+    if 200 <= status < 300:
+        return
+    detail = f"{what}: HTTP {status} {resp.reason or ''}".rstrip()
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+    if status == 429:
+        raise TransientError(
+            f"{detail} (rate limited)", status, retry_after if retry_after is not None else None
+        )
+    if status >= 500:
+        raise TransientError(f"{detail}: {excerpt(resp)}", status, retry_after)
+    if status == 401:
+        raise UnauthorizedError(f"{detail}: run `scrobblerd auth`", status)
+    raise PermanentError(f"{detail}: {excerpt(resp)}", status)
+
+
+def json_body(resp: requests.Response, what: str) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        raise TransientError(
+            f"{what}: HTTP {resp.status_code} with a body that is not JSON: {excerpt(resp)}",
+            resp.status_code,
+        ) from None
+
+
+def shaped(what: str, parse: Callable[[], T]) -> T:
+    """Run a parser over a response; a body of the wrong shape is a clear error, not a crash."""
+    try:
+        return parse()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PermanentError(
+            f"Trakt sent an unexpected {what} response ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def expect_object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise PermanentError(f"{what}: expected an object, got {type(data).__name__}")
+    return data
