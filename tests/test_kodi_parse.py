@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
-from scrobblerd.players import kodi
+from scrobblerd.players import kodi, kodi_rpc
 from scrobblerd.players.kodi import (
     KodiWatcher,
     Notification,
@@ -160,7 +160,7 @@ def test_decoder_multibyte_split_and_garbage() -> None:
 
 
 def test_decoder_never_ending_frame_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kodi, "MAX_BUFFER", 100)
+    monkeypatch.setattr(kodi_rpc, "MAX_BUFFER", 100)
     decoder = StreamDecoder()
     assert decoder.feed(b'{"a":"' + b"x" * 200) == []
     assert decoder.malformed == 1
@@ -240,7 +240,7 @@ class FakeKodi:
 
     def rpc(self, method: str, params: dict[str, Any] | None = None) -> Any:
         reply = self.answer({"id": 1, "method": method, "params": params})
-        return kodi._result(method, reply)
+        return kodi_rpc._result(method, reply)
 
 
 def note(method: str, **data: Any) -> Notification:
@@ -532,7 +532,7 @@ def test_watcher_http_wrong_password(http_stub: HttpStub) -> None:
 def test_watcher_hung_kodi_times_out_and_error_replies_are_survived(
     fake: FakeKodi, tcp_stub: TcpStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kodi, "CALL_TIMEOUT", 0.3)
+    monkeypatch.setattr(kodi_rpc, "CALL_TIMEOUT", 0.3)
     fake.play("GetItem_movie")
     fake.item = None  # GetActivePlayers says nothing plays ...
     config = KodiConfig(enabled=True, port=tcp_stub.port, http_port=0)

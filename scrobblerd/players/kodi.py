@@ -1,9 +1,8 @@
 """Kodi: JSON-RPC push notifications over TCP, HTTP polling when the TCP port is closed.
 
-Kodi JSON-RPC v13 (Kodi 20). The TCP stream is a bare sequence of JSON objects with no delimiter
-between them, so it is decoded incrementally. One thread owns the socket: a request is written and
-the stream is read until the reply with that id arrives; notifications read meanwhile wait in an
-inbox and are handled afterwards, in order. There is no second reader, so nothing can deadlock.
+Kodi JSON-RPC v13 (Kodi 20). The transports live in kodi_rpc, the pure parsers and transition
+rules in kodi_parse; this module tracks what plays and runs the watcher. Every name those two
+modules export is importable from here as well.
 
 Events: Player.OnPlay/OnAVStart -> PLAYING (once per item; OnPlay waits for OnAVStart when Kodi
 does not know the duration yet), OnPause -> PAUSED, OnResume -> PLAYING, OnSeek -> SEEKED,
@@ -13,20 +12,14 @@ connection -> LOST with the extrapolated position. Only video players count.
 
 from __future__ import annotations
 
-import codecs
-import json
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import Any
 
-import requests
-
-from scrobblerd.errors import PlayerError
-from scrobblerd.models import EventKind, Ids, MediaRef, PlayerEvent, PlayerStatus
+from scrobblerd.models import EventKind, MediaRef, PlayerEvent, PlayerStatus
 from scrobblerd.players.base import (
     RECONNECT_MAX_DELAY,
     RECONNECT_MIN_DELAY,
@@ -34,7 +27,77 @@ from scrobblerd.players.base import (
     ThreadedWatcher,
     backoff_delays,
 )
+from scrobblerd.players.kodi_parse import (
+    END_SLACK,
+    NUMERIC_IDS,
+    SEEK_TOLERANCE,
+    UNIQUEID_NAMES,
+    Change,
+    Notification,
+    Progress,
+    Snapshot,
+    _mapping,
+    _number,
+    finish,
+    parse_ids,
+    parse_item,
+    parse_notification,
+    parse_properties,
+    time_to_seconds,
+    transitions,
+)
+from scrobblerd.players.kodi_rpc import (
+    CALL_TIMEOUT,
+    CONNECT_TIMEOUT,
+    MAX_BUFFER,
+    HttpRpc,
+    KodiConnectionError,
+    KodiRpcError,
+    KodiUnauthorizedError,
+    Rpc,
+    StreamDecoder,
+    TcpRpc,
+)
 from scrobblerd.settings import KodiConfig
+
+__all__ = [
+    "CALL_TIMEOUT",
+    "CHANGE_METHODS",
+    "CONNECT_TIMEOUT",
+    "END_SLACK",
+    "HTTP_POLL_IDLE",
+    "HTTP_POLL_PLAYING",
+    "ITEM_PROPERTIES",
+    "MAX_BUFFER",
+    "NUMERIC_IDS",
+    "PLAYER_PROPERTIES",
+    "PLAY_METHODS",
+    "SEEK_TOLERANCE",
+    "SHOW_PROPERTIES",
+    "STOP_CHECK",
+    "TCP_RECHECK",
+    "UNIQUEID_NAMES",
+    "Change",
+    "HttpRpc",
+    "KodiConnectionError",
+    "KodiRpcError",
+    "KodiUnauthorizedError",
+    "KodiWatcher",
+    "Notification",
+    "Progress",
+    "Rpc",
+    "Snapshot",
+    "StreamDecoder",
+    "TcpRpc",
+    "Tracker",
+    "finish",
+    "parse_ids",
+    "parse_item",
+    "parse_notification",
+    "parse_properties",
+    "time_to_seconds",
+    "transitions",
+]
 
 # Kodi JSON-RPC v13: List.Fields.All for Player.GetItem ("label" is always returned).
 ITEM_PROPERTIES = [
@@ -50,378 +113,13 @@ ITEM_PROPERTIES = [
 ]
 PLAYER_PROPERTIES = ["time", "totaltime", "percentage", "speed", "type"]
 SHOW_PROPERTIES = ["uniqueid", "year", "title"]
-# Kodi uniqueid type -> Trakt id name. For episodes `imdbnumber` is the *default* uniqueid
-# (usually tvdb), so only `uniqueid` is trusted there.
-UNIQUEID_NAMES = {"imdb": "imdb", "tmdb": "tmdb", "tvdb": "tvdb", "trakt": "trakt"}
-NUMERIC_IDS = frozenset({"tmdb", "tvdb", "trakt"})
 PLAY_METHODS = frozenset({"Player.OnPlay", "Player.OnAVStart"})
 CHANGE_METHODS = frozenset({"Player.OnPause", "Player.OnResume", "Player.OnSpeedChanged"})
 
-CONNECT_TIMEOUT = 2.0  # seconds for a TCP connect to a local or LAN Kodi
-CALL_TIMEOUT = 5.0  # seconds for one request; Kodi blocked by a modal dialog never answers
 STOP_CHECK = 0.25  # seconds a blocked read waits before looking at the stop flag
-MAX_BUFFER = 8 * 1024 * 1024  # characters of undecodable input before it is dropped
-SEEK_TOLERANCE = 5.0  # seconds a sampled position may differ from extrapolation before it is a seek
-END_SLACK = 3.0  # seconds before the end within which a vanished item counts as ended
 HTTP_POLL_PLAYING = 2.0  # seconds between HTTP polls while something plays
 HTTP_POLL_IDLE = 4.0  # seconds between HTTP polls while idle
 TCP_RECHECK = 30.0  # seconds between tries to move from HTTP polling back to TCP push
-
-Rpc = Callable[..., Any]  # rpc(method, params=None) -> result; raises PlayerError subclasses
-
-
-class KodiConnectionError(PlayerError):
-    """The transport failed: refused, closed, timed out, or not JSON-RPC."""
-
-
-class KodiUnauthorizedError(KodiConnectionError):
-    """Kodi's web server refused the username/password (HTTP 401)."""
-
-
-class KodiRpcError(PlayerError):
-    """Kodi answered a request with a JSON-RPC error object."""
-
-
-# -- pure helpers -----------------------------------------------------------------------------
-
-
-def time_to_seconds(value: Any) -> float | None:
-    """Kodi's Global.Time {hours, minutes, seconds, milliseconds} in seconds, never below 0
-    (milliseconds are negative right after a start)."""
-    if not isinstance(value, Mapping):
-        return None
-    try:
-        total = (
-            float(value.get("hours", 0)) * 3600
-            + float(value.get("minutes", 0)) * 60
-            + float(value.get("seconds", 0))
-            + float(value.get("milliseconds", 0)) / 1000
-        )
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, total)
-
-
-class Progress(NamedTuple):
-    position: float | None
-    duration: float | None  # None when Kodi does not know it yet (0)
-    speed: float  # 0 paused, 1 playing, other values fast-forward/rewind
-    is_video: bool
-
-
-def parse_properties(props: Mapping[str, Any]) -> Progress:
-    """A Player.GetProperties result (time, totaltime, speed, type)."""
-    speed = props.get("speed")
-    return Progress(
-        position=time_to_seconds(props.get("time")),
-        duration=time_to_seconds(props.get("totaltime")) or None,
-        speed=float(speed) if isinstance(speed, int | float) else 1.0,
-        is_video=props.get("type", "video") == "video",
-    )
-
-
-def parse_ids(raw: Any) -> Ids:
-    """Kodi's uniqueid map as Trakt id names; unknown kinds and malformed values are dropped."""
-    ids: Ids = {}
-    if not isinstance(raw, Mapping):
-        return ids
-    for kind, value in raw.items():
-        name = UNIQUEID_NAMES.get(str(kind).lower())
-        text = str(value or "").strip()
-        if name in NUMERIC_IDS and text.isdigit() and int(text) > 0:
-            ids[name] = int(text)
-        elif name == "imdb" and text.startswith("tt"):
-            ids[name] = text
-    return ids
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _number(value: Any, minimum: int) -> int | None:
-    """Kodi uses -1 (season, episode) and 0 (year) for "unknown"."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= minimum else None
-
-
-def parse_item(item: Mapping[str, Any], show: Mapping[str, Any] | None = None) -> MediaRef:
-    """A Player.GetItem `item` (+ VideoLibrary.GetTVShowDetails for episodes) as a MediaRef.
-
-    Library items keep Kodi's ids; plain files (type "unknown") carry only their path.
-    """
-    kind = item.get("type")
-    ids = parse_ids(item.get("uniqueid"))
-    imdbnumber = str(item.get("imdbnumber") or "")
-    if kind == "movie" and "imdb" not in ids and imdbnumber.startswith("tt"):
-        ids["imdb"] = imdbnumber
-    show = show or {}
-    return MediaRef(
-        path=_text(item.get("file")),
-        title=_text(item.get("title")),
-        kind=kind if kind in ("movie", "episode") else None,
-        year=_number(item.get("year"), 1),
-        show_title=_text(item.get("showtitle")) or _text(show.get("title")),
-        season=_number(item.get("season"), 0),
-        episode=_number(item.get("episode"), 0),
-        ids=ids,
-        show_ids=parse_ids(show.get("uniqueid")),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    method: str
-    playerid: int | None = None
-    speed: float | None = None
-    end: bool = False  # Player.OnStop: the item played to its end
-    item: Mapping[str, Any] = field(default_factory=dict)
-    time: float | None = None  # Player.OnSeek: where playback landed
-
-
-def parse_notification(message: Mapping[str, Any]) -> Notification | None:
-    """A JSON-RPC notification from Kodi; None for replies and anything without a method."""
-    method = message.get("method")
-    if not isinstance(method, str) or "id" in message:
-        return None
-    params = message.get("params")
-    data = params.get("data") if isinstance(params, Mapping) else None
-    if not isinstance(data, Mapping):
-        return Notification(method)
-    player = _mapping(data.get("player"))
-    item = _mapping(data.get("item"))
-    speed = player.get("speed")
-    return Notification(
-        method=method,
-        playerid=_number(player.get("playerid"), 0),
-        speed=float(speed) if isinstance(speed, int | float) else None,
-        end=data.get("end") is True,
-        item=item,
-        time=time_to_seconds(player.get("time")),
-    )
-
-
-def _frame_end(text: str) -> int | None:
-    """End index of the first balanced {...} in `text`, strings respected; None if incomplete."""
-    depth, in_string, escaped = 0, False, False
-    for index, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth <= 0:
-                return index + 1
-    return None
-
-
-class StreamDecoder:
-    """Splits Kodi's delimiter-less stream into JSON objects. Input that can never become an
-    object (garbage between objects, a balanced frame that is not JSON) is dropped and counted."""
-
-    def __init__(self) -> None:
-        self._json = json.JSONDecoder()
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buf = ""
-        self.malformed = 0
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        self._buf += self._utf8.decode(data)
-        out: list[dict[str, Any]] = []
-        while True:
-            self._skip_to_object()
-            if not self._buf:
-                return out
-            try:
-                obj, end = self._json.raw_decode(self._buf)
-            except json.JSONDecodeError:
-                frame = _frame_end(self._buf)
-                if frame is None:  # a partial object: wait for more, unless it can never end
-                    if len(self._buf) > MAX_BUFFER:
-                        self._drop(len(self._buf))
-                    return out
-                self._drop(frame)
-                continue
-            self._buf = self._buf[end:]
-            if isinstance(obj, dict):
-                out.append(obj)
-            else:
-                self.malformed += 1
-
-    def _skip_to_object(self) -> None:
-        self._buf = self._buf.lstrip()
-        if self._buf and self._buf[0] != "{":
-            start = self._buf.find("{")
-            self._drop(start if start >= 0 else len(self._buf))
-            self._buf = self._buf.lstrip()
-
-    def _drop(self, count: int) -> None:
-        self._buf = self._buf[count:]
-        self.malformed += 1
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One sample of Kodi's video player; `at` is the monotonic time of the sample."""
-
-    playerid: int
-    media: MediaRef
-    position: float | None
-    duration: float | None
-    speed: float
-    at: float
-
-    @property
-    def paused(self) -> bool:
-        return self.speed == 0
-
-    def position_at(self, now: float) -> float | None:
-        if self.position is None:
-            return None
-        position = self.position + max(0.0, now - self.at) * self.speed
-        if self.duration:
-            position = min(position, self.duration)
-        return max(0.0, position)
-
-
-class Change(NamedTuple):
-    kind: EventKind
-    snapshot: Snapshot
-    position: float | None
-
-
-def finish(prev: Snapshot, now: float) -> Change:
-    """The item in `prev` is gone without a word from Kodi: ended if it was at the end."""
-    position = prev.position_at(now)
-    if prev.duration and position is not None and position >= prev.duration - END_SLACK:
-        return Change(EventKind.ENDED, prev, prev.duration)
-    return Change(EventKind.STOPPED, prev, position)
-
-
-def transitions(prev: Snapshot | None, cur: Snapshot | None, now: float) -> list[Change]:
-    """What changed between two samples of the player (reconnects, HTTP polls, ticks)."""
-    if cur is None:
-        return [] if prev is None else [finish(prev, now)]
-    start = Change(EventKind.PAUSED if cur.paused else EventKind.PLAYING, cur, cur.position)
-    if prev is None:
-        return [start]
-    if prev.media.key != cur.media.key:
-        return [finish(prev, now), start]
-    if prev.paused != cur.paused:
-        return [start]
-    expected = prev.position_at(cur.at)
-    if expected is not None and cur.position is not None and abs(cur.position - expected) > SEEK_TOLERANCE:
-        return [Change(EventKind.SEEKED, cur, cur.position)]
-    return []
-
-
-# -- transports -------------------------------------------------------------------------------
-
-
-def _result(method: str, reply: Any) -> Any:
-    if not isinstance(reply, Mapping):
-        raise KodiConnectionError(f"{method}: reply is not a JSON-RPC object")
-    error = reply.get("error")
-    if error is not None:
-        raise KodiRpcError(f"{method}: {error.get('message') if isinstance(error, Mapping) else error}")
-    return reply.get("result")
-
-
-class TcpRpc:
-    """Requests and notifications on one TCP connection, used from one thread only."""
-
-    def __init__(self, sock: socket.socket, on_malformed: Callable[[int], None]) -> None:
-        self._sock = sock
-        self._decoder = StreamDecoder()
-        self._inbox: deque[dict[str, Any]] = deque()
-        self._next_id = 0
-        self._on_malformed = on_malformed
-
-    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        self._next_id += 1
-        rid = self._next_id
-        request: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
-        if params is not None:
-            request["params"] = params
-        try:
-            self._sock.sendall(json.dumps(request).encode())
-        except OSError as exc:
-            raise KodiConnectionError(f"{method}: send failed: {exc}") from exc
-        deadline = time.monotonic() + CALL_TIMEOUT
-        while True:
-            for message in self._inbox:
-                if message.get("id") == rid and "method" not in message:
-                    self._inbox.remove(message)
-                    return _result(method, message)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise KodiConnectionError(f"{method}: no reply within {CALL_TIMEOUT} s")
-            self._read(remaining)
-
-    def next_notification(self, timeout: float) -> Notification | None:
-        """The next notification, waiting up to `timeout` seconds for one."""
-        if not self._inbox:
-            self._read(timeout)
-        while self._inbox:
-            note = parse_notification(self._inbox.popleft())
-            if note is not None:
-                return note
-        return None
-
-    def _read(self, timeout: float) -> None:
-        self._sock.settimeout(max(timeout, 0.001))
-        try:
-            data = self._sock.recv(65536)
-        except TimeoutError:
-            return
-        except OSError as exc:
-            raise KodiConnectionError(f"read failed: {exc}") from exc
-        if not data:
-            raise KodiConnectionError("connection closed by Kodi")
-        before = self._decoder.malformed
-        self._inbox.extend(self._decoder.feed(data))
-        if self._decoder.malformed != before:
-            self._on_malformed(self._decoder.malformed)
-
-
-class HttpRpc:
-    """JSON-RPC over Kodi's web server: POST /jsonrpc with basic auth."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        self.url = url
-        self._session = requests.Session()
-        self._session.auth = (username, password)
-
-    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
-        if params is not None:
-            body["params"] = params
-        try:
-            response = self._session.post(self.url, json=body, timeout=(CONNECT_TIMEOUT, CALL_TIMEOUT))
-        except requests.RequestException as exc:
-            raise KodiConnectionError(f"{method}: {exc.__class__.__name__}") from exc
-        if response.status_code == 401:
-            raise KodiUnauthorizedError("Kodi web server refused the username/password")
-        if response.status_code != 200:
-            raise KodiConnectionError(f"{method}: HTTP {response.status_code}")
-        try:
-            return _result(method, response.json())
-        except ValueError as exc:
-            raise KodiConnectionError(f"{method}: reply is not JSON") from exc
-
-    def close(self) -> None:
-        self._session.close()
 
 
 # -- tracking what plays ----------------------------------------------------------------------
