@@ -1,0 +1,109 @@
+"""mpv's JSON IPC client: newline-delimited JSON over a Unix socket, one thread per connection.
+
+The client is our own: python-mpv-jsonipc leaks a socket on every refused connect (a
+ResourceWarning per retry), has a fixed 120 s command timeout and runs two threads per connection.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from scrobblerd.errors import PlayerError
+
+# mpv answers IPC requests from its core loop within milliseconds; silence this long means a
+# hung mpv or a socket that is not mpv's.
+REQUEST_TIMEOUT = 3.0  # seconds
+
+
+def split_lines(buffer: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """Complete newline-delimited JSON messages in `buffer`, and the incomplete rest."""
+    *lines, rest = buffer.split(b"\n")
+    messages = []
+    for line in lines:
+        try:
+            message = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            continue  # mpv writes only JSON; a broken line is noise, not a reason to disconnect
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages, rest
+
+
+class MpvIpc:
+    """A JSON IPC connection: synchronous requests, pushed events collected in `pending`."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._next_id = 0
+        self.pending: deque[dict[str, Any]] = deque()
+
+    @classmethod
+    def connect(cls, path: str, timeout: float = REQUEST_TIMEOUT) -> MpvIpc:
+        """Raises OSError (FileNotFoundError, ConnectionRefusedError for a stale socket...)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            raise
+        return cls(sock)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def send(self, *command: Any) -> int:
+        self._next_id += 1
+        line = json.dumps({"command": list(command), "request_id": self._next_id}).encode() + b"\n"
+        try:
+            self._sock.sendall(line)
+        except OSError as exc:
+            raise PlayerError(f"mpv connection lost: {exc}") from exc
+        return self._next_id
+
+    def request(self, *command: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
+        """mpv's answer; None for "property unavailable"; PlayerError for anything else."""
+        request_id = self.send(*command)
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self._read(max(0.001, deadline - time.monotonic())):
+                if message.get("request_id") != request_id or "event" in message:
+                    if "event" in message:
+                        self.pending.append(message)
+                    continue
+                error = message.get("error")
+                if error == "success":
+                    return message.get("data")
+                if error == "property unavailable":
+                    return None
+                raise PlayerError(f"mpv {command[0]} failed: {error}")
+            if time.monotonic() >= deadline:
+                raise PlayerError(f"mpv did not answer {command[0]} within {timeout}s")
+
+    def get(self, name: str) -> Any:
+        return self.request("get_property", name)
+
+    def receive(self) -> None:
+        """Read what is there without blocking; events go to `pending`."""
+        self.pending.extend(m for m in self._read(0.0) if "event" in m)
+
+    def _read(self, timeout: float) -> list[dict[str, Any]]:
+        try:
+            self._sock.settimeout(timeout)
+            data = self._sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            return []
+        except OSError as exc:
+            raise PlayerError(f"mpv connection lost: {exc}") from exc
+        if not data:
+            raise PlayerError("mpv closed the connection")
+        messages, self._buffer = split_lines(self._buffer + data)
+        return messages
+
+    def close(self) -> None:
+        self._sock.close()
