@@ -13,18 +13,49 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
 import structlog
 
 from scrobblerd import queue
+from scrobblerd.delivery_health import AUTH_RECHECK, DeliveryHealth, Held, Stopped
+from scrobblerd.delivery_live import LIVE_RETRY, LIVE_STALE, LiveSignals
+from scrobblerd.delivery_match import (
+    SCROBBLE_SLACK,
+    match_delivered,
+    not_found_names,
+    same_item,
+    utc_datetime,
+)
+from scrobblerd.delivery_recovery import RECOVERY_WINDOW, recover_inflight
 from scrobblerd.errors import AuthError, PermanentError, TransientError
-from scrobblerd.models import ActionKind, Episode, Item, MediaRef, Movie, ScrobbleAction, item_from_json
+from scrobblerd.models import ActionKind, Item, MediaRef, ScrobbleAction, item_from_json
 from scrobblerd.queue import QueueRow
 from scrobblerd.store import Store, history_delivered, history_identify, iso_utc
+
+# The worker's public face: its parts live in delivery_health, delivery_live, delivery_match and
+# delivery_recovery; callers import from here.
+__all__ = [
+    "AUTH_RECHECK",
+    "BATCH_SIZE",
+    "CONTINUATION_WINDOW",
+    "GRACE",
+    "LIVE_RETRY",
+    "LIVE_STALE",
+    "POLL_INTERVAL",
+    "POST_INTERVAL",
+    "RECOVERY_WINDOW",
+    "SCROBBLE_SLACK",
+    "DeliveryWorker",
+    "Handler",
+    "Resolver",
+    "TraktClientLike",
+    "match_delivered",
+    "not_found_names",
+    "same_item",
+]
 
 log = structlog.get_logger()
 
@@ -34,12 +65,7 @@ CONTINUATION_WINDOW = 6 * 3600.0
 GRACE = 300.0  # seconds after watched_at during which /scrobble/stop still records the right time
 BATCH_SIZE = 1000  # watches per POST /sync/history (Trakt takes arrays; one request per second)
 POST_INTERVAL = 1.0  # Trakt: about one POST per second per user
-AUTH_RECHECK = 60.0  # seconds between retries while Trakt answers 401
 POLL_INTERVAL = 5.0  # the worker looks at the queue this often (notices `queue retry` from the CLI)
-LIVE_STALE = 600.0  # a start/stop signal not sent within this many seconds is no longer news
-LIVE_RETRY = 15.0  # seconds before a failed start/pause signal is tried again
-RECOVERY_WINDOW = 600.0  # seconds around an interrupted send searched in Trakt's history
-SCROBBLE_SLACK = 60.0  # Trakt stamps a scrobble at its arrival: up to grace + this after watched_at
 
 Resolver = Callable[[MediaRef, int], Item | None]
 Handler = Callable[[dict[str, Any]], None]
@@ -53,108 +79,6 @@ class TraktClientLike(Protocol):
     def add_history(self, watches: Sequence[tuple[Item, datetime]]) -> Any: ...
 
     def get_history(self, kind: str, start_at: datetime, end_at: datetime) -> Sequence[Any]: ...
-
-
-class _Stopped(Exception):
-    """The worker is stopping while waiting for its turn to POST."""
-
-
-class _Held(Exception):
-    """Trakt (or identification) is unreachable: this pass ends, the back-off is set."""
-
-
-@dataclass
-class _Live:
-    action: ScrobbleAction
-    next_try: float = 0.0
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-def _shares_id(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return any(k in b and a[k] not in (None, "") and str(a[k]) == str(b[k]) for k in a)
-
-
-def same_item(a: Item, b: Item) -> bool:
-    """Whether two items are the same movie/episode (ids first; an episode also by show + number)."""
-    if isinstance(a, Episode) and isinstance(b, Episode):
-        if a.ids and b.ids and any(k in b.ids for k in a.ids):
-            return _shares_id(a.ids, b.ids)
-        return _shares_id(a.show.ids, b.show.ids) and (a.season, a.number) == (b.season, b.number)
-    if isinstance(a, Episode) or isinstance(b, Episode):
-        return False
-    return _shares_id(a.ids, b.ids)
-
-
-def match_delivered(
-    stuck: Sequence[tuple[int, Item, float, float]],
-    remote: Sequence[tuple[Item, float]],
-    local: Sequence[tuple[Item, float]],
-    grace: float,
-) -> set[int]:
-    """Which interrupted rows Trakt already has. Pure.
-
-    `stuck` is (row id, item, earliest, latest) where Trakt's entry may stand; `remote` is Trakt's
-    history around them; `local` our delivered watches there, which first claim their own entries
-    (a sync entry carries our watched_at, a scrobble its arrival up to grace later). Each remote
-    entry proves at most one row, so a rewatch is never taken for a duplicate.
-    """
-    free = sorted(remote, key=lambda e: e[1])
-    for item, at in local:
-        near = [e for e in free if same_item(item, e[0]) and at - 2 <= e[1] <= at + grace + SCROBBLE_SLACK]
-        if near:
-            free.remove(min(near, key=lambda e: abs(e[1] - at)))
-    found: set[int] = set()
-    for row_id, item, lo, hi in sorted(stuck, key=lambda s: s[2]):
-        hit = next((e for e in free if same_item(item, e[0]) and lo <= e[1] <= hi), None)
-        if hit is not None:
-            free.remove(hit)
-            found.add(row_id)
-    return found
-
-
-def _names(entry: dict[str, Any], ids: dict[str, Any], title: str | None) -> bool:
-    """Whether a raw Trakt object names the thing with these ids (else this title)."""
-    theirs = dict(entry.get("ids") or {})
-    if theirs and ids:
-        return _shares_id(theirs, ids)
-    return bool(title) and str(entry.get("title") or "").casefold() == str(title).casefold()
-
-
-def _episode_listed(show_entry: dict[str, Any], ep: Episode) -> bool:
-    seasons = show_entry.get("seasons")
-    if not seasons:
-        return True
-    for season in seasons:
-        if season.get("number") == ep.season:
-            numbers = [e.get("number") for e in season.get("episodes") or []]
-            return not numbers or ep.number in numbers
-    return False
-
-
-def not_found_names(not_found: dict[str, list[Any]], item: Item) -> bool:
-    """Whether Trakt's `not_found` (raw movies/shows/episodes lists of /sync/history) names this item."""
-    for key, entries in (not_found or {}).items():
-        for entry in entries or []:
-            if not isinstance(entry, dict):
-                continue
-            if isinstance(item, Movie):
-                if key == "movies" and _names(entry, dict(item.ids), item.title):
-                    return True
-            elif key == "shows":
-                if _names(entry, dict(item.show.ids), item.show.title) and _episode_listed(entry, item):
-                    return True
-            elif key == "episodes" and (
-                _shares_id(dict(entry.get("ids") or {}), dict(item.ids))
-                or (
-                    (entry.get("season"), entry.get("number")) == (item.season, item.number)
-                    and _names(dict(entry.get("show") or {}), dict(item.show.ids), item.show.title)
-                )
-            ):
-                return True
-    return False
 
 
 class DeliveryWorker:
@@ -186,18 +110,13 @@ class DeliveryWorker:
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.batch_size = batch_size
         self.post_interval = post_interval
-        self._rand = rand
         self._run_lock = threading.Lock()
-        self._live_lock = threading.Lock()
-        self._live: dict[str, _Live] = {}
+        self._live = LiveSignals()
+        self._health = DeliveryHealth(store, clock, rand)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_post = -1e18  # monotonic time of the last POST
-        self._hold_until = 0.0
-        self._paused_for_auth = False
-        self._last_error: str | None = None
-        self._last_delivered_at: float | None = None
         self._batch_delivered = 0
 
     # -- the dispatcher's side -------------------------------------------------------------------
@@ -211,8 +130,7 @@ class DeliveryWorker:
             and self._continues_watch(action)
         ):
             log.info("watch_continued", viewing=action.viewing, part=action.part, media=action.media.key)
-            with self._live_lock:
-                self._live.pop(action.player, None)
+            self._live.discard(action.player)
             return
         if action.kind is ActionKind.STOP and action.watched:
             row_id = queue.enqueue_watch(self.store, action, self.clock())
@@ -223,11 +141,9 @@ class DeliveryWorker:
                 queue_id=row_id,
                 duplicate=row_id is None,
             )
-            with self._live_lock:
-                self._live.pop(action.player, None)
+            self._live.discard(action.player)
         else:
-            with self._live_lock:
-                self._live[action.player] = _Live(action)
+            self._live.put(action)
         self.wake()
 
     def _continues_watch(self, action: ScrobbleAction) -> bool:
@@ -275,7 +191,7 @@ class DeliveryWorker:
 
     def resume(self) -> None:
         """Forget any back-off (e.g. after `scrobblerd auth`) and try again now."""
-        self._hold_until = 0.0
+        self._health.hold_until = 0.0
         self.wake()
 
     def _loop(self) -> None:
@@ -292,22 +208,23 @@ class DeliveryWorker:
     def _idle_wait(self) -> float:
         now = self.clock()
         wait = POLL_INTERVAL
-        if self._hold_until > now:
-            wait = min(wait, self._hold_until - now)
+        if self._health.hold_until > now:
+            wait = min(wait, self._health.hold_until - now)
         nxt = queue.next_due_at(self.store)
         if nxt is not None:
-            wait = min(wait, max(nxt, self._hold_until) - now)
+            wait = min(wait, max(nxt, self._health.hold_until) - now)
         return max(wait, 0.05)
 
     def status(self) -> dict[str, Any]:
         counts = queue.counts(self.store)
+        health = self._health
         return {
             "queue_depth": counts[queue.PENDING] + counts[queue.INFLIGHT],
             "failed": counts[queue.FAILED],
-            "paused_for_auth": self._paused_for_auth,
-            "last_error": self._last_error,
-            "retry_at": iso_utc(self._hold_until) if self._hold_until > self.clock() else None,
-            "last_delivered_at": iso_utc(self._last_delivered_at) if self._last_delivered_at else None,
+            "paused_for_auth": health.paused_for_auth,
+            "last_error": health.last_error,
+            "retry_at": iso_utc(health.hold_until) if health.hold_until > self.clock() else None,
+            "last_delivered_at": iso_utc(health.last_delivered_at) if health.last_delivered_at else None,
             "live_pending": len(self._live),
         }
 
@@ -317,15 +234,17 @@ class DeliveryWorker:
         """Send what is due; returns how many queued rows were delivered."""
         with self._run_lock:
             now = self.clock() if now is None else now
-            if now < self._hold_until:
+            if now < self._health.hold_until:
                 return 0
             try:
-                self._flush_live(now)
-                recovered = self._recover(now)
+                self._live.flush(now, self.resolve, self._send_live, self._health)
+                recovered = recover_inflight(
+                    self.store, self.client, self._health, self._complete, grace=self.grace, now=now
+                )
                 if recovered < 0:
                     return 0
                 return recovered + self._deliver_due(now)
-            except (_Stopped, _Held):
+            except (Stopped, Held):
                 return 0
 
     def _deliver_due(self, now: float) -> int:
@@ -368,7 +287,7 @@ class DeliveryWorker:
                 item = self.resolve(MediaRef.from_json(row.payload["media"]), int(row.payload.get("part", 0)))
             except TransientError as exc:
                 error = exc
-                self._transient([row], exc, now)
+                self._health.transient([row], exc, now)
                 break
             learned.append((row, item))
             if item is not None:
@@ -376,7 +295,7 @@ class DeliveryWorker:
         if learned:
             self._remember(learned)
         if error is not None:
-            raise _Held from error
+            raise Held from error
         return out
 
     def _remember(self, learned: Sequence[tuple[QueueRow, Item | None]]) -> None:
@@ -407,15 +326,15 @@ class DeliveryWorker:
                 send()
             finally:
                 self._posted()
-        except _Stopped:
+        except Stopped:
             with self.store.write() as conn:
                 queue.reschedule(conn, ids, "interrupted by shutdown", now, count_attempt=False)
             raise
         except AuthError as exc:
-            self._pause_for_auth(rows, exc, now)
+            self._health.pause_for_auth(rows, exc, now)
             return "stop"
         except TransientError as exc:
-            self._transient(rows, exc, now)
+            self._health.transient(rows, exc, now)
             return "stop"
         except PermanentError as exc:
             if not split:
@@ -448,7 +367,7 @@ class DeliveryWorker:
     def _send_batch(self, batch: Sequence[tuple[QueueRow, Item]]) -> None:
         self._pace()
         result = self.client.add_history(
-            [(item, _utc(row.watched_at or row.created_at)) for row, item in batch]
+            [(item, utc_datetime(row.watched_at or row.created_at)) for row, item in batch]
         )
         not_found = getattr(result, "not_found", None)
         missing = [row for row, item in batch if not_found_names(not_found or {}, item)]
@@ -476,7 +395,14 @@ class DeliveryWorker:
         """Wait until one `post_interval` (Trakt's limit) has passed since the last POST ended."""
         wait = self._last_post + self.post_interval - time.monotonic()
         if wait > 0 and self._stop.wait(wait):
-            raise _Stopped
+            raise Stopped
+
+    def _send_live(self, kind: ActionKind, item: Item, progress: float) -> None:
+        self._pace()
+        try:
+            self.client.scrobble(kind, item, progress)
+        finally:
+            self._posted()
 
     def _posted(self) -> None:
         """Pace from the end of the previous POST: Trakt counts arrivals, and ours may queue up."""
@@ -499,164 +425,4 @@ class DeliveryWorker:
         if missing:
             log.warning("delivery_not_found", queue_ids=[r.id for r in missing])
         if done:
-            self._last_delivered_at = self.clock()
-            self._healthy()
-
-    # -- failure bookkeeping -----------------------------------------------------------------------
-
-    def _transient(self, rows: Sequence[QueueRow], exc: TransientError, now: float) -> None:
-        attempts = max((r.attempts for r in rows), default=0) + 1
-        now = max(now, self.clock())  # Retry-After counts from the answer, not from the start of the pass
-        at = now + exc.retry_after if exc.retry_after else queue.next_attempt(attempts, now, self._rand())
-        if rows:
-            with self.store.write() as conn:
-                queue.reschedule(conn, [r.id for r in rows], str(exc), at)
-        self._hold_until = max(self._hold_until, at)
-        self._note_error(str(exc), retry_at=iso_utc(at))
-
-    def _pause_for_auth(self, rows: Sequence[QueueRow], exc: AuthError, now: float) -> None:
-        if rows:
-            with self.store.write() as conn:
-                queue.reschedule(conn, [r.id for r in rows], f"unauthorized: {exc}", now, count_attempt=False)
-        self._hold_until = now + AUTH_RECHECK
-        if not self._paused_for_auth:
-            self._paused_for_auth = True
-            log.error("delivery_paused_unauthorized", error=str(exc), hint="run `scrobblerd auth`")
-        self._note_error(f"unauthorized: {exc}")
-
-    def _note_error(self, message: str, **kv: Any) -> None:
-        if message != self._last_error:
-            log.warning("delivery_deferred", error=message, **kv)
-            self._last_error = message
-            self._publish()
-
-    def _healthy(self) -> None:
-        if self._paused_for_auth or self._last_error is not None:
-            log.info("delivery_resumed", after=self._last_error)
-            self._paused_for_auth = False
-            self._last_error = None
-            self._publish()
-
-    def _publish(self) -> None:
-        """Leave the worker's state where `scrobblerd status` (another process) can read it."""
-        self.store.kv_put(
-            "delivery",
-            {
-                "paused_for_auth": self._paused_for_auth,
-                "last_error": self._last_error,
-                "updated_at": iso_utc(self.clock()),
-            },
-        )
-
-    # -- rows left in flight by a crash --------------------------------------------------------------
-
-    def _recover(self, now: float) -> int:
-        """Settle rows a previous process left in flight: delivered if Trakt's history has them,
-        else back to pending. Returns how many were delivered; -1 when Trakt could not be asked."""
-        stuck = queue.rows(self.store, queue.INFLIGHT)
-        if not stuck:
-            return 0
-        checkable = [
-            (r, item_from_json(r.payload["item"]))
-            for r in stuck
-            if r.kind == queue.WATCH and r.payload.get("item")
-        ]
-        try:
-            found = self._already_on_trakt(checkable)
-        except AuthError as exc:
-            self._pause_for_auth([], exc, now)
-            return -1
-        except TransientError as exc:
-            self._transient([], exc, now)
-            return -1
-        done = [(r, None) for r, _ in checkable if r.id in found]
-        again = [r.id for r in stuck if r.id not in found]
-        if again:
-            with self.store.write() as conn:
-                queue.reschedule(
-                    conn,
-                    again,
-                    "interrupted while sending; not on Trakt, resending",
-                    now,
-                    count_attempt=False,
-                )
-        if done:
-            self._complete(done, [])
-        log.info("delivery_recovered", already_delivered=len(done), resending=len(again))
-        return len(done)
-
-    def _already_on_trakt(self, checkable: Sequence[tuple[QueueRow, Item]]) -> set[int]:
-        found: set[int] = set()
-        for kind, cls in (("movies", Movie), ("episodes", Episode)):
-            group = [(r, item) for r, item in checkable if isinstance(item, cls)]
-            if not group:
-                continue
-            windows = []
-            for row, item in group:
-                at = row.watched_at or row.created_at
-                sent = max(at, row.inflight_at or at)
-                windows.append((row.id, item, at - RECOVERY_WINDOW, sent + RECOVERY_WINDOW))
-            lo, hi = min(w[2] for w in windows), max(w[3] for w in windows)
-            remote = [(e.item, _ts(e.watched_at)) for e in self.client.get_history(kind, _utc(lo), _utc(hi))]
-            local = [
-                (item_from_json(h.item), h.watched_at)
-                for h in self.store.history_delivered_between(lo - self.grace - SCROBBLE_SLACK, hi + 2)
-                if h.item
-            ]
-            found |= match_delivered(windows, remote, local, self.grace)
-        return found
-
-    # -- "now watching" signals --------------------------------------------------------------------
-
-    def _flush_live(self, now: float) -> None:
-        with self._live_lock:
-            pending = list(self._live.items())
-        for player, live in pending:
-            action = live.action
-            if live.next_try > now:
-                continue
-            if action.kind is not ActionKind.PAUSE and now - action.at > LIVE_STALE:
-                self._drop_live(player, live, "stale")
-                continue
-            try:
-                item = self.resolve(action.media, action.part)
-                if item is None:
-                    self._drop_live(player, live, "unidentified")
-                    continue
-                self._pace()
-                try:
-                    self.client.scrobble(action.kind, item, action.progress)
-                finally:
-                    self._posted()
-            except AuthError as exc:
-                self._pause_for_auth([], exc, now)
-                raise _Held from exc
-            except TransientError as exc:
-                live.next_try = now + (exc.retry_after or LIVE_RETRY)
-                if exc.retry_after:
-                    self._hold_until = max(self._hold_until, now + exc.retry_after)
-                self._note_error(str(exc))
-                return
-            except PermanentError as exc:
-                self._drop_live(player, live, f"permanent: {exc}")
-                continue
-            self._drop_live(player, live, None)
-
-    def _drop_live(self, player: str, live: _Live, reason: str | None) -> None:
-        with self._live_lock:
-            if self._live.get(player) is live:
-                del self._live[player]
-        if reason is None:
-            log.debug(
-                "live_sent", player=player, action=live.action.kind.value, progress=live.action.progress
-            )
-        else:
-            log.info("live_dropped", player=player, action=live.action.kind.value, reason=reason)
-
-
-def _ts(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return float(value)
+            self._health.delivered()
