@@ -17,7 +17,7 @@ from tests.trakt_server import FakeTrakt
 
 pytestmark = pytest.mark.e2e
 
-CI_VIEWINGS = 24
+CI_VIEWINGS = 30
 SEED = int(os.environ.get("SCROBBLERD_CHAOS_SEED", "20240612"))
 RSS_LIMIT_MIB = 200  # the daemon idles around 60-70 MiB; a leak per viewing or restart shows here
 

@@ -310,3 +310,29 @@ def test_threshold_90_and_a_stop_at_85_records_nothing(
     assert daemon.stop() == 0
     assert posts(trakt, "/scrobble/stop") == []
     assert trakt.history == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="delivery retries an unanswered /scrobble/stop through /sync/history without asking "
+    "Trakt whether the first one arrived; Trakt does not deduplicate history adds",
+)
+def test_a_stop_trakt_recorded_but_never_answered_is_not_doubled_later(
+    setup: Callable[..., Path], daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
+    trakt: FakeTrakt, media_dir: Path,
+) -> None:  # fmt: skip
+    """The stop reaches Trakt (recorded) but its answer comes after the client's 3 s timeout, then
+    Trakt is down for longer than the grace: the retry must not add the watch a second time."""
+    daemon = daemons(setup(), delivery_grace=3.0)
+    trakt.delay_next(1, 4.0, paths="/scrobble/stop")
+    mpv.load(media_dir / MATRIX)
+    play_until(mpv, trakt, MATRIX, 97)
+    mpv.wait_idle(30)
+    assert trakt.wait_for(lambda t: len(t.history) == 1, 10)  # Trakt has it; the daemon does not know
+    trakt.set_outage(True)
+    assert daemon.wait_event("delivery_deferred", 10) is not None
+    trakt.wait_for(lambda t: False, 5.0)  # down past the grace
+    trakt.set_outage(False)
+    trakt.wait_for(lambda t: len(posts(t, "/sync/history")) >= 1, 40)
+    assert daemon.stop() == 0
+    assert len(trakt.history) == 1, trakt.history
