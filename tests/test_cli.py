@@ -13,7 +13,19 @@ import pytest
 from scrobblerd import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["run", "auth", "logout", "status", "queue", "history", "identify", "rate", "config", "init", "service"]
+COMMANDS = [
+    "run",
+    "auth",
+    "logout",
+    "status",
+    "queue",
+    "history",
+    "identify",
+    "rate",
+    "config",
+    "init",
+    "service",
+]
 
 
 def scrobblerd(
@@ -44,7 +56,9 @@ def test_help_lists_every_command() -> None:
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("config", "service")] + ["config check", "service install"])
+@pytest.mark.parametrize(
+    "command", [c for c in COMMANDS if c not in ("config", "service")] + ["config check", "service install"]
+)
 def test_each_command_has_help(command: str) -> None:
     out = scrobblerd(*command.split(), "--help")
     assert out.returncode == 0, out.stderr
