@@ -313,7 +313,7 @@ def test_threshold_90_and_a_stop_at_85_records_nothing(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # timing decides whether the retry still fits in the grace (then Trakt's 409 saves it)
     reason="delivery retries an unanswered /scrobble/stop through /sync/history without asking "
     "Trakt whether the first one arrived; Trakt does not deduplicate history adds",
 )
