@@ -59,6 +59,8 @@ __all__ = [
 
 log = structlog.get_logger()
 
+TOO_MANY_REQUESTS = 429  # Trakt: rate limited, the request was not processed
+
 # A viewing opened past the threshold within this long after a local watch of the same item is
 # that watch carried on (a restart mid-item), not a rewatch.
 CONTINUATION_WINDOW = 6 * 3600.0
@@ -261,11 +263,20 @@ class DeliveryWorker:
             if sent < 0:
                 return delivered
             delivered += sent
+        overdue: list[tuple[QueueRow, Item]] = []
         for row, item in recent:
+            if self.clock() - (row.watched_at or row.created_at) > self.grace:
+                overdue.append((row, item))  # pacing made it late: a scrobble now would get the wrong time
+                continue
             outcome = self._attempt([row], partial(self._send_stop, row, item), now)
             if outcome == "stop":
                 return delivered
             delivered += outcome == "ok"
+        if overdue:
+            sent = self._send_batch_split(overdue, now)
+            if sent < 0:
+                return delivered
+            delivered += sent
         for row in other:
             outcome = self._attempt([row], partial(self._send_other, row), now)
             if outcome == "stop":
@@ -335,6 +346,11 @@ class DeliveryWorker:
             return "stop"
         except TransientError as exc:
             self._health.transient(rows, exc, now)
+            if exc.status != TOO_MANY_REQUESTS and any(r.kind == queue.WATCH for r in rows):
+                # The request may have reached Trakt (a timeout, a dropped connection, a 5xx):
+                # keep the rows in flight, so the next pass checks Trakt's history before resending.
+                with self.store.write() as conn:
+                    queue.mark_inflight(conn, ids, now)
             return "stop"
         except PermanentError as exc:
             if not split:

@@ -312,11 +312,6 @@ def test_threshold_90_and_a_stop_at_85_records_nothing(
     assert trakt.history == []
 
 
-@pytest.mark.xfail(
-    strict=False,  # timing decides whether the retry still fits in the grace (then Trakt's 409 saves it)
-    reason="delivery retries an unanswered /scrobble/stop through /sync/history without asking "
-    "Trakt whether the first one arrived; Trakt does not deduplicate history adds",
-)
 def test_a_stop_trakt_recorded_but_never_answered_is_not_doubled_later(
     setup: Callable[..., Path], daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
     trakt: FakeTrakt, media_dir: Path,
