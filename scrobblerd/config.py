@@ -7,7 +7,6 @@ types, their defaults the defaults. Checks a type cannot express (ranges, choice
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -172,6 +171,8 @@ def _build(cls: type, node: yaml.MappingNode, prefix: str, ctx: _Ctx) -> Any:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         path = f"{prefix}{key}"
         if key is None or key not in known:
+            import difflib  # only when a key is misspelt
+
             hint = difflib.get_close_matches(str(key), list(known), n=1)
             guess = f"; did you mean {prefix}{hint[0]!s}?" if hint else ""
             ctx.error(key_node, path, f"unknown key{guess}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import threading
@@ -279,6 +280,7 @@ class Daemon:
 def release_freed_memory() -> None:
     """Hand heap pages freed during start-up (config parsing, imports) back to the OS, so an idle
     daemon stays small. glibc only; elsewhere a no-op."""
+    gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

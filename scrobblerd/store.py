@@ -351,16 +351,22 @@ def _history_record(row: sqlite3.Row) -> HistoryRecord:
 # -- opening ----------------------------------------------------------------------------------
 
 
+# SQLite's page cache per connection (its default is 2 MiB): our queries touch a few pages.
+PAGE_CACHE_KIB = 512
+
+
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")  # a committed watch survives a power cut
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
         _migrate(conn, path)
+        conn.execute("PRAGMA shrink_memory")  # the check read every page; an idle daemon keeps none
     except BaseException:
         conn.close()
         raise
