@@ -1,8 +1,8 @@
 """`scrobblerd service install|show`: put the systemd unit in place and enable it.
 
-The unit texts below are the ones in the repository's systemd/ directory (a test keeps them equal);
-they live here too because an installed package has no repository next to it. Installing replaces
-the ExecStart binary with the scrobblerd that is running this command.
+The unit files are the repository's systemd/ directory, shipped in the package as
+scrobblerd/units/. Installing replaces the ExecStart binary with the scrobblerd that is running
+this command.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from scrobblerd.cli.common import fail
@@ -28,126 +29,18 @@ SYSTEM_STATE_DIR = Path("/var/lib/scrobblerd")
 USER_UNIT_NAME = "scrobblerd.service"
 SYSTEM_UNIT_NAME = "scrobblerd@.service"
 
-USER_UNIT = """\
-# scrobblerd as a user service: `systemctl --user enable --now scrobblerd`.
-# A user unit because mpv's IPC socket, the desktop session (notifications) and the config in
-# ~/.config/scrobblerd belong to you. `scrobblerd service install --user` writes this file with
-# ExecStart pointing at the scrobblerd you installed; by hand, fix the path below (pipx and
-# `pip install --user` put it in ~/.local/bin). Logs: journalctl --user -u scrobblerd
 
-[Unit]
-Description=Trakt.tv scrobbler (mpv, Kodi, VLC)
+def _unit_text(name: str) -> str:
+    return resources.files("scrobblerd").joinpath("units", name).read_text(encoding="utf-8")
 
-[Service]
-Type=notify
-ExecStart=%h/.local/bin/scrobblerd run
-ExecReload=/bin/kill -HUP $MAINPID
-# 78 (EX_CONFIG) is a bad config: restarting cannot help, so systemd stops and shows it.
-Restart=on-failure
-RestartSec=10
-RestartPreventExitStatus=78
-# The daemon pings every WatchdogSec/2 from its dispatcher heartbeat.
-WatchdogSec=60
-# The daemon commits open viewings and exits within 10 s of SIGTERM.
-TimeoutStopSec=20
 
-# Hardening that works in any user manager (seccomp and process flags, no namespaces).
-# No PrivateTmp/ProtectSystem here: a private /tmp would hide mpv's /tmp/mpvsocket, and
-# mount namespaces in user units depend on unprivileged user namespaces, which some
-# distributions disable. The system unit (scrobblerd@.service) is the fully sandboxed one.
-NoNewPrivileges=yes
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-UMask=0077
-
-[Install]
-WantedBy=default.target
-"""
-
-SYSTEM_UNIT = """\
-# scrobblerd as a system service for one user: `systemctl enable --now scrobblerd@kodi`.
-# For media-center boxes (Kodi, a kiosk mpv) that run without a desktop login.
-# On a desktop, prefer the user unit (scrobblerd.service): it shares the session of your mpv.
-#
-# Files (the instance name %i is the user the daemon runs as):
-#   /etc/scrobblerd/%i.yaml     config, required, read-only to the service; it should say
-#                               `state_dir: /var/lib/scrobblerd/%i` (install writes it so)
-#   /var/lib/scrobblerd/%i/     state: token and database (0700, owned by the user)
-# Authorise once, as that user:  sudo -u %i scrobblerd --config /etc/scrobblerd/%i.yaml auth
-# `scrobblerd service install --system USER` writes this file with the right ExecStart path,
-# the config (if missing) and the state directory.
-
-[Unit]
-Description=Trakt.tv scrobbler for %i (mpv, Kodi, VLC)
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=notify
-User=%i
-ExecStart=/usr/local/bin/scrobblerd --config /etc/scrobblerd/%i.yaml run
-ExecReload=/bin/kill -HUP $MAINPID
-Environment=XDG_STATE_HOME=/var/lib/scrobblerd/%i TMPDIR=/run/scrobblerd/%i PYTHONDONTWRITEBYTECODE=1
-StateDirectory=scrobblerd/%i
-StateDirectoryMode=0700
-RuntimeDirectory=scrobblerd/%i
-RuntimeDirectoryMode=0700
-ConfigurationDirectory=scrobblerd
-# 78 (EX_CONFIG) is a bad config: restarting cannot help, so systemd stops and shows it.
-Restart=on-failure
-RestartSec=10
-RestartPreventExitStatus=78
-# The daemon pings every WatchdogSec/2 from its dispatcher heartbeat.
-WatchdogSec=60
-# The daemon commits open viewings and exits within 10 s of SIGTERM.
-TimeoutStopSec=20
-
-# Hardening. /tmp stays shared (no PrivateTmp) so mpv's default socket /tmp/mpvsocket is
-# reachable; /home and /run/user are hidden, so keep the mpv socket out of them.
-# No IP allow-list: Trakt is on the public internet (and Kodi/VLC on the LAN).
-NoNewPrivileges=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=no
-PrivateDevices=yes
-DevicePolicy=closed
-PrivateUsers=yes
-PrivateMounts=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectHostname=yes
-ProtectClock=yes
-ProtectProc=invisible
-ProcSubset=pid
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-RemoveIPC=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-KeyringMode=private
-UMask=0077
-
-[Install]
-WantedBy=multi-user.target
-"""
+def __getattr__(name: str) -> str:
+    """USER_UNIT and SYSTEM_UNIT: the unit files of the repository's systemd/ directory, shipped
+    in the package; read when asked for, not at import."""
+    units = {"USER_UNIT": USER_UNIT_NAME, "SYSTEM_UNIT": SYSTEM_UNIT_NAME}
+    if name in units:
+        return _unit_text(units[name])
+    raise AttributeError(name)
 
 _EXEC_START = re.compile(r"^ExecStart=(\S+)", re.MULTILINE)
 
@@ -290,7 +183,7 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    text = SYSTEM_UNIT if args.system else USER_UNIT
+    text = _unit_text(SYSTEM_UNIT_NAME if args.system else USER_UNIT_NAME)
     print(render_unit(text, scrobblerd_command()), end="")
     return 0
 
@@ -306,7 +199,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def _install_user(dry_run: bool) -> int:
     path = user_unit_dir() / USER_UNIT_NAME
-    changed = write_file(path, render_unit(USER_UNIT, scrobblerd_command()))
+    changed = write_file(path, render_unit(_unit_text(USER_UNIT_NAME), scrobblerd_command()))
     print(f"{'wrote' if changed else 'unchanged'} {path}")
     commands = [
         ["systemctl", "--user", "daemon-reload"],
@@ -343,7 +236,7 @@ def _install_system(user: str, root: Path | None, dry_run: bool) -> int:
         return fail("--system writes to /etc/systemd/system: run it as root (sudo)")
     prefix = root or Path("/")
     unit = prefix / SYSTEM_UNIT_DIR.relative_to("/") / SYSTEM_UNIT_NAME
-    changed = write_file(unit, render_unit(SYSTEM_UNIT, scrobblerd_command()))
+    changed = write_file(unit, render_unit(_unit_text(SYSTEM_UNIT_NAME), scrobblerd_command()))
     print(f"{'wrote' if changed else 'unchanged'} {unit}")
     state = SYSTEM_STATE_DIR / user
     config = SYSTEM_CONFIG_DIR / f"{user}.yaml"

@@ -92,7 +92,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if report["last_scrobbles"]:
         print("Last scrobbles:")
         for h in report["last_scrobbles"]:
-            where = f" S{h['season']:02d}E{h['episode']:02d}" if h.get("season") is not None else ""
+            season, episode = h.get("season"), h.get("episode")
+            where = f" S{season:02d}E{episode:02d}" if season is not None and episode is not None else ""
             mark = "delivered" if h["delivered"] else "waiting"
             print(f"  {h['watched_at']}  {h['title']}{where}  [{mark}]")
     return 0
