@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
+from scrobblerd.models import iso_utc
 from scrobblerd.settings import Config
 from scrobblerd.trakt import DeviceCode, DevicePoll, TraktClient
 
@@ -49,7 +49,7 @@ class Token:
 
     def __repr__(self) -> str:
         return (
-            f"Token(username={self.username!r}, expires_at={_iso(self.expires_at)}, "
+            f"Token(username={self.username!r}, expires_at={iso_utc(self.expires_at)}, "
             f"needs_reauth={self.needs_reauth})"
         )
 
@@ -179,7 +179,7 @@ class TokenManager:
             except TransientError:
                 if token.expired(now):
                     raise
-                log.warning("token_refresh_postponed", expires_at=_iso(token.expires_at))
+                log.warning("token_refresh_postponed", expires_at=iso_utc(token.expires_at))
                 return token.access_token
 
     def refresh_after_401(self, rejected: str) -> str:
@@ -213,7 +213,7 @@ class TokenManager:
                 }
         return {
             "authorized": token is not None and not token.needs_reauth,
-            "expires_at": _iso(token.expires_at) if token else None,
+            "expires_at": iso_utc(token.expires_at) if token else None,
             "username": token.username if token else None,
             "needs_reauth": bool(token and token.needs_reauth),
             "problem": self._store.problem,
@@ -280,12 +280,8 @@ class TokenManager:
             ) from None
         new = Token.from_trakt(data, token.username, now=self._clock())
         self._save(new)  # the rotated refresh token is on disk before anyone uses the new access token
-        log.info("token_refreshed", expires_at=_iso(new.expires_at))
+        log.info("token_refreshed", expires_at=iso_utc(new.expires_at))
         return new
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class DeviceApi(Protocol):
@@ -356,7 +352,7 @@ def auth_status(config: Config) -> dict[str, Any]:
 def _status(token: Token | None, problem: str | None) -> dict[str, Any]:
     return {
         "authorized": token is not None and not token.needs_reauth,
-        "expires_at": _iso(token.expires_at) if token else None,
+        "expires_at": iso_utc(token.expires_at) if token else None,
         "username": token.username if token else None,
         "needs_reauth": bool(token and token.needs_reauth),
         "problem": problem,

@@ -31,9 +31,9 @@ from scrobblerd.delivery_match import (
 )
 from scrobblerd.delivery_recovery import RECOVERY_WINDOW, recover_inflight
 from scrobblerd.errors import AuthError, PermanentError, TransientError
-from scrobblerd.models import ActionKind, Item, MediaRef, ScrobbleAction, item_from_json
+from scrobblerd.models import ActionKind, Item, MediaRef, ScrobbleAction, iso_utc, item_from_json
 from scrobblerd.queue import QueueRow
-from scrobblerd.store import Store, history_delivered, history_identify, iso_utc
+from scrobblerd.store import Store, history_delivered, history_identify
 
 # The worker's public face: its parts live in delivery_health, delivery_live, delivery_match and
 # delivery_recovery; callers import from here.

@@ -13,8 +13,9 @@ import structlog
 
 from scrobblerd import queue
 from scrobblerd.errors import AuthError, TransientError
+from scrobblerd.models import iso_utc
 from scrobblerd.queue import QueueRow
-from scrobblerd.store import Store, iso_utc
+from scrobblerd.store import Store
 
 log = structlog.get_logger()
 

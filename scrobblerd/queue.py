@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
-from scrobblerd.store import HistoryRecord, Store, history_insert, iso_utc
+from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction, iso_utc
+from scrobblerd.store import HistoryRecord, Store, history_insert
 
 WATCH = "watch"
 RATING = "rating"

@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from scrobblerd.errors import PermanentError
-from scrobblerd.models import Episode, Item, MediaRef, Show, item_from_json
-from scrobblerd.store import HistoryRecord, iso_utc
+from scrobblerd.models import Episode, Item, MediaRef, Show, iso_utc, item_from_json
+from scrobblerd.store import HistoryRecord
 
 RATING_KIND = "rating"  # queue row kind (scrobblerd.queue.RATING)
 RATING_MIN, RATING_MAX = 1, 10  # Trakt: /sync/ratings accepts integers 1..10

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from scrobblerd.errors import StoreError
-from scrobblerd.models import Episode, Item
+from scrobblerd.models import Episode, Item, iso_utc
 
 log = structlog.get_logger()
 
@@ -73,11 +73,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def iso_utc(ts: float) -> str:
-    """Epoch seconds as UTC ISO 8601 with a Z, the way Trakt writes times."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

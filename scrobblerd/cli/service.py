@@ -42,6 +42,7 @@ def __getattr__(name: str) -> str:
         return _unit_text(units[name])
     raise AttributeError(name)
 
+
 _EXEC_START = re.compile(r"^ExecStart=(\S+)", re.MULTILINE)
 
 
