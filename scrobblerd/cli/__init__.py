@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from scrobblerd import __version__
+from scrobblerd import __version__, logs
 from scrobblerd.cli import auth, conf, identify, queue, rate, run, service, status
 from scrobblerd.cli.common import load_config_or_exit
 
@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Commands other than `run` (which sets up logging from the config) only show warnings
+        # and errors, on stderr, so their own output stays clean.
+        logs.configure(args.log_level or "warning", "console" if sys.stderr.isatty() else "logfmt")
         if args.command not in NO_CONFIG_COMMANDS:
             load_config_or_exit(args)  # every command refuses a bad config (exit 78) before doing anything
         code: int = args.handler(args)
