@@ -171,7 +171,8 @@ class DeliveryWorker:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        """Start the worker thread; after a crash of the thread, start a new one."""
+        if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)

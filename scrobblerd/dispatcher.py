@@ -67,6 +67,9 @@ class Dispatcher:
         self.rules = rules
 
     def start(self) -> None:
+        """Start the dispatcher thread; after a crash of the thread, start a new one."""
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()

@@ -118,3 +118,18 @@ def test_a_watcher_that_raises_is_restarted(monkeypatch) -> None:  # type: ignor
     assert watcher.running.wait(5)
     assert watcher.runs == 2 and watcher.restarts == 1
     watcher.stop(2)
+
+
+def test_a_dead_dispatcher_thread_can_be_started_again() -> None:
+    """The daemon's supervision job restarts the dispatcher if its thread ever ended."""
+    out, dispatcher = collect()
+    dispatcher.start()
+    dispatcher.start()  # already running: no second thread
+    assert sum(t.name == "dispatcher" for t in threading.enumerate()) == 1
+    dispatcher.stop(5)
+    assert not dispatcher.alive()
+    dispatcher.start()
+    assert dispatcher.alive()
+    dispatcher.submit(PlayerEvent(EventKind.PLAYING, "p", time.time(), MOVIE, position=10.0, duration=600.0))
+    assert out.get(timeout=5).kind is ActionKind.START
+    dispatcher.stop(5)
