@@ -196,7 +196,9 @@ class Daemon:
         release_freed_memory()
 
     def _supervise(self) -> None:
-        """The dispatcher and delivery threads never die for good: restart whichever stopped."""
+        """The dispatcher and delivery threads never die for good: restart whichever stopped.
+        Also notices a new login written by `scrobblerd auth`."""
+        self.services.notice_new_login()
         if not self._stop.is_set() and not self.dispatcher.alive():
             log.error("dispatcher_restarted")
             self.dispatcher.start()

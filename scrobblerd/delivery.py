@@ -103,11 +103,15 @@ class DeliveryWorker:
         batch_size: int = BATCH_SIZE,
         post_interval: float = POST_INTERVAL,
         rand: Callable[[], float] = random.random,
+        settle: float = 0.0,
     ) -> None:
         self.store = store
         self.client = client
         self.resolve = resolve
         self.grace = grace
+        # How long a send may still be under way at Trakt (the client's timeout and a margin):
+        # a row left in flight is checked against Trakt's history only once that has passed.
+        self.settle = settle
         self.clock = clock
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.batch_size = batch_size
@@ -242,7 +246,13 @@ class DeliveryWorker:
             try:
                 self._live.flush(now, self.resolve, self._send_live, self._health)
                 recovered = recover_inflight(
-                    self.store, self.client, self._health, self._complete, grace=self.grace, now=now
+                    self.store,
+                    self.client,
+                    self._health,
+                    self._complete,
+                    grace=self.grace,
+                    now=now,
+                    settle=self.settle,
                 )
                 if recovered < 0:
                     return 0

@@ -43,10 +43,14 @@ def recover_inflight(
     *,
     grace: float,
     now: float,
+    settle: float = 0.0,
 ) -> int:
     """Settle rows a previous process left in flight: delivered if Trakt's history has them,
-    else back to pending. Returns how many were delivered; -1 when Trakt could not be asked."""
-    stuck = queue.rows(store, queue.INFLIGHT)
+    else back to pending. Returns how many were delivered; -1 when Trakt could not be asked.
+
+    A row sent less than `settle` seconds ago waits: Trakt may still be working on that request
+    (the sender was killed or gave up, Trakt did not), and its history would not show it yet."""
+    stuck = [r for r in queue.rows(store, queue.INFLIGHT) if (r.inflight_at or 0.0) <= now - settle]
     if not stuck:
         return 0
     checkable = [

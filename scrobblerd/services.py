@@ -24,6 +24,8 @@ from scrobblerd.trakt import TraktClient
 
 log = structlog.get_logger()
 
+SETTLE_MARGIN = 2.0  # seconds past the client's timeout before an unanswered send is checked
+
 
 @dataclass
 class Services:
@@ -34,11 +36,15 @@ class Services:
     identifier: Identifier
     delivery: DeliveryWorker
 
+    token_file: TokenStore
+    _token_stamp: int | None = None
+
     @classmethod
     def open(cls, config: Config) -> Services:
         store = Store.open(config.state_dir)
         oauth = TraktClient(config.trakt)  # refreshes tokens; carries no token itself
-        tokens = TokenManager(TokenStore(config.state_dir), oauth)
+        token_file = TokenStore(config.state_dir)
+        tokens = TokenManager(token_file, oauth)
         client = TraktClient(config.trakt, tokens)
         identifier = Identifier(
             config.identify,
@@ -47,11 +53,13 @@ class Services:
             min_duration=config.scrobble.min_duration,
             rules_file=str(config.source) if config.source else None,
         )
-        delivery = DeliveryWorker(store, client, identifier.resolve_for_delivery)
+        delivery = DeliveryWorker(
+            store, client, identifier.resolve_for_delivery, settle=config.trakt.timeout + SETTLE_MARGIN
+        )
         handler = rating_handler(client, identifier.resolve_for_delivery)
         for kind in ("rating", "unrate"):
             delivery.register_handler(kind, handler)
-        return cls(store, tokens, oauth, client, identifier, delivery)
+        return cls(store, tokens, oauth, client, identifier, delivery, token_file, token_file.stamp())
 
     def close(self) -> None:
         self.client.close()
@@ -68,6 +76,16 @@ class Services:
                 self.delivery.resume()
         except TraktError as exc:
             log.warning("token_refresh_failed", error=str(exc))
+
+    def notice_new_login(self) -> None:
+        """`scrobblerd auth` in another process rewrote the token file: deliver now rather than
+        at the next auth re-check (one stat call)."""
+        stamp = self.token_file.stamp()
+        if stamp != self._token_stamp:
+            self._token_stamp = stamp
+            if stamp is not None:
+                log.info("token_file_changed")
+                self.delivery.resume()
 
     def cache_upkeep(self) -> None:
         self.store.cache_purge(time.time())

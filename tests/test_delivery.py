@@ -488,3 +488,21 @@ def test_a_late_viewing_that_continues_a_recent_watch_is_not_a_second_watch(tmp_
         worker.submit(stop("v3", now + 9000, late=False))  # watched again from the start: a rewatch
         worker.submit(stop("v4", now + 7 * 3600 + 9000, late=True))  # long after: its own watch
         assert [h.viewing for h in store.history(limit=10)] == ["v4", "v3", "v1"]
+
+
+def test_a_send_still_under_way_at_trakt_is_not_checked_before_it_settles(store: Store) -> None:
+    """The previous process was killed right after sending: Trakt may still be writing that watch.
+    Its history is asked only once the client's timeout (and a margin) has passed."""
+    client = FakeClient()
+    w = worker(store, client, settle=5.0)
+    w.submit(watched("v", T0 - 3600))
+    (row,) = queue.rows(store)
+    item = Movie("Movie 1", 2000, {"trakt": 1})
+    with store.write() as conn:
+        queue.set_payload(conn, row.id, {**row.payload, "item": item.to_json()})  # resolved, then sent
+        queue.mark_inflight(conn, [row.id], T0)  # as a killed sender leaves it
+    assert w.run_once(T0 + 1) == 0
+    assert client.sent("get") == [] and client.sent("history") == []
+    assert queue.rows(store)[0].status == "inflight"
+    assert w.run_once(T0 + 6) == 1  # settled: not on Trakt, so sent now
+    assert len(client.sent("get")) == 1 and len(client.sent("history")) == 1

@@ -354,3 +354,33 @@ def test_watcher_without_mpv_waits_and_stops_promptly(tmp_path: Path) -> None:
     assert time.monotonic() - started < 0.5
     assert set(threading.enumerate()) <= threads
     assert events == [] and watcher.restarts == 0
+
+
+def test_a_file_that_started_while_attaching_is_announced_at_the_next_tick() -> None:
+    """Connected mid-load: the file's playback-restart came before our subscriptions, and attach()
+    still saw mpv idle. The next tick announces it instead of never."""
+    mpv = FakeMpv(**{"idle-active": True})
+    assert mpv.tracker.attach() == []
+    props = load_props()
+    mpv.props.update(props)
+    # what the subscriptions push: the current values, no start-file, no playback-restart
+    for name in ("path", "filename", "media-title", "duration", "idle-active", "eof-reached", "pause"):
+        mpv.feed([{"event": "property-change", "name": name, "data": props[name]}])
+    events = mpv.tracker.tick()
+    assert [e.kind for e in events] == [EventKind.PLAYING]
+    assert events[0].media is not None and events[0].media.path == "/tmp/mpvx/" + props["path"]
+    assert mpv.tracker.tick()[0].kind is EventKind.PROGRESS  # announced once, then progress
+
+
+def test_no_late_announce_between_start_file_and_playback_restart_or_after_an_end() -> None:
+    mpv = FakeMpv(**{"idle-active": True})
+    mpv.tracker.attach()
+    props = load_props()
+    mpv.props.update(props)
+    mpv.feed([{"event": "start-file"}])
+    for name in ("path", "duration", "idle-active", "eof-reached"):
+        mpv.feed([{"event": "property-change", "name": name, "data": props[name]}])
+    assert mpv.tracker.tick() == []  # loading: playback-restart will announce it
+    assert [e.kind for e in mpv.feed([{"event": "playback-restart"}])] == [EventKind.PLAYING]
+    assert [e.kind for e in mpv.feed([{"event": "end-file", "reason": "eof"}])] == [EventKind.ENDED]
+    assert mpv.tracker.tick() == []  # ended: the path may linger a moment, it is not a new file

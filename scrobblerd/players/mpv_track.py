@@ -113,6 +113,9 @@ class MpvTracker:
         self._kept_open = False  # ENDED went out while --keep-open holds the file on its last frame
         self._pos: float | None = None
         self._pos_at = 0.0
+        # What this connection saw of the current file: None (nothing: we attached to it),
+        # "loading" (start-file, awaiting playback-restart), "ended" (end-file).
+        self._seen: str | None = None
 
     @property
     def state(self) -> str:
@@ -133,16 +136,20 @@ class MpvTracker:
         if name == "start-file":
             self.media, self.announced, self._seek_pending, self._pos = None, False, False, None
             self._kept_open = False
+            self._seen = "loading"
         elif name == "seek" and self.announced:
             self._seek_pending = True
         elif name == "playback-restart":
             return self._on_restart()
         elif name == "end-file":
+            self._seen = "ended"
             return self._on_end(end_file_kind(message.get("reason")))
         return []
 
     def tick(self) -> list[PlayerEvent]:
-        if not self.announced or self.paused:
+        if not self.announced:
+            return self._late_attach()
+        if self.paused:
             return []
         return [self._event(EventKind.PROGRESS, self._read_position())]
 
@@ -177,7 +184,19 @@ class MpvTracker:
             return self._announce()
         return []
 
+    def _late_attach(self) -> list[PlayerEvent]:
+        """We connected while mpv was loading a file: its playback-restart came before our
+        subscriptions, so nothing announced it. Announce it at the next tick instead of never."""
+        props = self.props
+        opened = (
+            props.get("path") and props.get("idle-active") is False and props.get("eof-reached") is not True
+        )
+        if self._seen is None and opened:
+            return self._announce()
+        return []
+
     def _on_restart(self) -> list[PlayerEvent]:
+        self._seen = None if self._seen == "loading" else self._seen
         if not self.announced:
             if self.props.get("eof-reached") is True or self.props.get("idle-active") is True:
                 return []

@@ -38,6 +38,16 @@ def test_chaos(tmp_path: Path, trakt: FakeTrakt, short_dir: Path) -> None:
     finally:
         chaos.close()
     print(result.summary())
+    dump = os.environ.get("SCROBBLERD_CHAOS_DUMP")
+    if dump and result.problems:  # everything needed to explain a failure, for a human
+        out = Path(dump)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, daemon in enumerate([*chaos.old, *([chaos.daemon] if chaos.daemon else [])]):
+            (out / f"daemon-{i:03d}.log").write_text(daemon.log_text())
+        lines = [f"{r.at:.3f} {r.method} {r.path} {r.json}" for r in trakt.requests]
+        (out / "requests.txt").write_text("\n".join(lines))
+        (out / "history.txt").write_text("\n".join(map(str, trakt.history)))
+        (out / "viewings.txt").write_text("\n".join(map(str, result.viewings)))
     assert not trakt.errors, trakt.errors
     assert not result.problems, "\n".join(result.problems)
     watched = sum(v.expected for v in result.viewings)

@@ -149,3 +149,33 @@ def test_sigterm_while_playing_past_the_threshold_keeps_the_watch(
     with closing(sqlite3.connect(tmp_path / "state" / "scrobblerd.db")) as db:
         queued = db.execute("SELECT COUNT(*) FROM queue WHERE kind = 'watch'").fetchone()[0]
     assert len(in_history) + queued == 1, (trakt.history, queued)
+
+
+def test_watches_wait_for_a_login_and_go_out_right_after_it(
+    tmp_path: Path, trakt: FakeTrakt, media_dir: Path
+) -> None:
+    """`pip install . && scrobblerd run` before `scrobblerd auth`: the watch waits in the queue and
+    is delivered within seconds of the login written by another process."""
+    from tests.live.run_mpv import MpvProcess
+
+    sock = tmp_path / "mpv.sock"
+    config = daemon_config(tmp_path, trakt, players={"mpv": {"enabled": True, "ipc_path": str(sock)}})
+    with MpvProcess(sock) as mpv:
+        daemon = DaemonProcess(config)
+        try:
+            assert daemon.wait_event("daemon_ready", 20), daemon.log_text()
+            assert daemon.wait_event("player_found", 10) is not None
+            mpv.loadfile(media_dir / "The.Matrix.1999.1080p.BluRay.x264.mkv")
+            mpv.wait_playing()
+            assert daemon.wait_event("scrobble_decided", 10, action="start") is not None, daemon.log_text()
+            mpv.command("seek", 97, "absolute-percent+exact")
+            assert daemon.wait_event("watch_queued", 20) is not None, daemon.log_text()
+            assert daemon.wait_event("delivery_paused_unauthorized", 10) is not None
+            assert trakt.history == []
+            authorise(trakt, tmp_path / "state")
+            logged_in = time.monotonic()
+            assert trakt.wait_for(lambda t: len(t.history) == 1, 15), daemon.log_text()
+            assert time.monotonic() - logged_in < 10
+            assert daemon.stop() == 0
+        finally:
+            daemon.kill()
