@@ -84,7 +84,7 @@ class Services:
         if stamp != self._token_stamp:
             self._token_stamp = stamp
             if stamp is not None:
-                log.info("token_file_changed")
+                log.debug("token_file_changed")
                 self.delivery.resume()
 
     def cache_upkeep(self) -> None:
