@@ -215,8 +215,12 @@ class Daemon:
             sdnotify.watchdog()
 
     def _on_watched(self, action: ScrobbleAction) -> None:
+        """A desktop notification, when enabled, off the dispatcher thread (notify-send may take a
+        moment, and the dispatcher must never wait on it)."""
+        if not (self.config.notify.enabled or self.config.notify.rate_prompt):
+            return
         title = action.media.title or (action.media.path or "").rsplit("/", 1)[-1]
-        self.notifier.watched(title)
+        threading.Thread(target=self.notifier.watched, args=(title,), name="notify", daemon=True).start()
 
     # -- status ------------------------------------------------------------------------------
     def players_status(self) -> dict[str, Any]:
