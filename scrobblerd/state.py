@@ -417,22 +417,21 @@ def _begin(d: _Draft, c: _Step) -> None:
 # --- event handlers: each returns whether the play state changed (toggle or seek) ------------
 
 
-def _on_playing(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:
+def _on_play_state(d: _Draft, c: _Step, ev: PlayerEvent, playing: bool) -> bool:
     if not _load(d, c, ev):
         return False
     seek = _place(d, c, ev.position)
-    toggled = _set_playing(d, True, c.now)
+    toggled = _set_playing(d, playing, c.now)
     _begin(d, c)
     return seek or toggled
+
+
+def _on_playing(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:
+    return _on_play_state(d, c, ev, True)
 
 
 def _on_paused(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:
-    if not _load(d, c, ev):
-        return False
-    seek = _place(d, c, ev.position)
-    toggled = _set_playing(d, False, c.now)
-    _begin(d, c)
-    return seek or toggled
+    return _on_play_state(d, c, ev, False)
 
 
 def _on_seeked(d: _Draft, c: _Step, ev: PlayerEvent) -> bool:

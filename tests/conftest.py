@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def require_binary(name: str) -> str:
     if os.environ.get("SCROBBLERD_REQUIRE_LIVE") == "1":
         pytest.fail(f"{name} is required (SCROBBLERD_REQUIRE_LIVE=1) but not installed")
     pytest.skip(f"{name} not installed")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_video(path: Path, seconds: int) -> Path:

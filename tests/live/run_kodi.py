@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port
+
 SCREEN = "640x360x24"  # small: llvmpipe renders the idle GUI at ~20 % of a core at this size
 START_TIMEOUT = 60.0  # the first Kodi start on a machine takes ~7 s; later ones ~1 s
 
@@ -117,12 +119,6 @@ def setup_private_network() -> None:
         ["ip", "link", "set", TAP_DEVICE, "up"],
     ):
         subprocess.run(command, check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ from urllib.parse import quote
 
 import requests
 
-from tests.conftest import require_binary
+from tests.conftest import free_port, require_binary
 
 VLC_UID = 64321  # no passwd entry on purpose: nothing else on the machine runs as this uid
 READY_TIMEOUT = 15.0  # seconds; VLC's HTTP interface is normally up within 0.1 s
@@ -42,13 +41,6 @@ Status = dict[str, Any]
 
 class VlcDied(RuntimeError):
     """VLC exited before its HTTP interface answered."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_readable(path: Path) -> None:
