@@ -12,13 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from scrobblerd import logs, queue
-from scrobblerd.delivery import BATCH_SIZE, DeliveryWorker
+from scrobblerd import logs
+from scrobblerd.config.settings import TraktConfig
+from scrobblerd.delivery.worker import BATCH_SIZE, DeliveryWorker
 from scrobblerd.errors import UnauthorizedError
 from scrobblerd.models import ActionKind, Item, MediaRef, Movie, ScrobbleAction
-from scrobblerd.settings import TraktConfig
-from scrobblerd.store import Store
-from scrobblerd.trakt import TraktClient
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.client import TraktClient
 from tests.trakt_server import FakeTrakt
 
 MOVIES = 200  # distinct titles; the rest are rewatches (distinct viewings, distinct times)
@@ -69,10 +70,10 @@ def main() -> None:
             enqueue_s = time.perf_counter() - t0
 
             t1 = time.perf_counter()
-            while queue.counts(store)["pending"]:
+            while deliveries.counts(store)["pending"]:
                 worker.run_once()
             deliver_s = time.perf_counter() - t1
-            left = queue.counts(store)
+            left = deliveries.counts(store)
 
         posts = [r for r in fake.requests if r.method == "POST"]
         statuses = collections.Counter(r.path for r in posts)

@@ -13,10 +13,10 @@ import sys
 import time
 
 from scrobblerd import logs
-from scrobblerd.identify import Identifier
-from scrobblerd.identify_parse import normalise_title, parse
+from scrobblerd.config.settings import IdentifyConfig
+from scrobblerd.identify.identifier import Identifier
+from scrobblerd.identify.parse import normalise_title, parse
 from scrobblerd.models import MediaRef
-from scrobblerd.settings import IdentifyConfig
 from tests.fixtures.release_names import RELEASE_NAMES, expected_json
 
 

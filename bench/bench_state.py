@@ -11,7 +11,7 @@ import random
 import time
 
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent, ScrobbleAction
-from scrobblerd.state import Rules, Session, new_session, next_deadline, step
+from scrobblerd.playback.machine import Rules, Session, new_session, next_deadline, step
 
 T0 = 1_700_000_000.0
 PLAYERS = ["mpv:/tmp/mpvsocket", "kodi:127.0.0.1:9090", "vlc:http://127.0.0.1:8080"]

@@ -7,17 +7,11 @@ speaks in these types, so this module imports nothing from the project.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 # Trakt: a stop at >= 80 % progress is recorded as a watch; below it is treated as a pause.
 WATCHED_THRESHOLD = 80.0
-
-
-def iso_utc(ts: float) -> str:
-    """Epoch seconds as UTC ISO 8601 with a Z, the way Trakt writes times and we show them."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # Trakt ids are ints (trakt, tmdb, tvdb) or strings (imdb "tt…", slug).

@@ -1,13 +1,17 @@
-"""The shape of the code, enforced: a pure core, I/O at the edges, one wiring room."""
+"""The shape of the code, enforced. Import rules between rooms are import-linter contracts in
+pyproject.toml (run by scripts/test and by the test below); what import-linter cannot see is
+checked here: only the CLI prints or exits, and importing the package starts nothing."""
 
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "scrobblerd"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "scrobblerd"
 
 
 def modules() -> dict[str, Path]:
@@ -17,57 +21,6 @@ def modules() -> dict[str, Path]:
         name = ".".join(rel.parts)
         found[name.removesuffix(".__init__")] = path
     return found
-
-
-def imports_of(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def test_players_and_trakt_never_import_each_other() -> None:
-    for name, path in modules().items():
-        imported = imports_of(path)
-        if name.startswith("scrobblerd.players"):
-            assert not any(i.startswith(("scrobblerd.trakt", "scrobblerd.auth")) for i in imported), name
-        if name in ("scrobblerd.trakt", "scrobblerd.auth"):
-            assert not any(i.startswith("scrobblerd.players") for i in imported), name
-
-
-def test_state_imports_only_models_and_the_standard_typing_kit() -> None:
-    allowed = {
-        "__future__",
-        "dataclasses",
-        "typing",
-        "enum",
-        "math",
-        "collections.abc",
-        "scrobblerd.models",
-        "scrobblerd.settings",
-        "itertools",
-        "functools",
-    }
-    imported = imports_of(PACKAGE / "state.py")
-    for name in imported:
-        root_ok = any(name == a or name.startswith(a + ".") for a in allowed)
-        assert root_ok, f"state.py imports {name}"
-    tree = ast.parse((PACKAGE / "state.py").read_text())
-    # settings may only be named for type checking, never imported at run time
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "scrobblerd.settings":
-            raise AssertionError("state.py must import settings only under TYPE_CHECKING")
-
-
-def test_only_the_daemon_knows_the_scheduler() -> None:
-    for name, path in modules().items():
-        if name != "scrobblerd.daemon":
-            assert not any(i.startswith("apscheduler") for i in imports_of(path)), name
 
 
 def _prints_or_exits(path: Path) -> list[str]:
@@ -107,16 +60,32 @@ def test_only_cli_prints_or_exits() -> None:
     assert offenders == []
 
 
-def test_importing_the_package_starts_nothing_and_loads_no_heavy_parser() -> None:
-    names = sorted(n for n in modules() if n != "scrobblerd.__main__")
+def test_the_print_finder_sees_a_print_outside_the_cli(tmp_path: Path) -> None:
+    """The check above is only worth something if it can fail."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("import sys\nprint('x')\nsys.exit(1)\nraise SystemExit(2)\n")
+    assert sorted(_prints_or_exits(sample)) == [
+        "sample.py:2: print()",
+        "sample.py:3: sys.exit()",
+        "sample.py:4: raise SystemExit",
+    ]
+
+
+def test_importing_the_package_starts_nothing_and_loads_no_heavy_library() -> None:
+    """Every module but the wiring room imports without a thread, a log handler, guessit, apprise,
+    or the scheduler; the wiring room alone may bring the scheduler."""
+    names = sorted(n for n in modules() if n not in ("scrobblerd.__main__", "scrobblerd.daemon.lifecycle"))
     code = (
         "import logging, sys, threading\n"
         f"for name in {names!r}:\n"
         "    __import__(name)\n"
         "assert threading.active_count() == 1, threading.enumerate()\n"
         "assert not logging.getLogger().handlers, logging.getLogger().handlers\n"
-        "assert 'guessit' not in sys.modules, 'guessit loaded at import time'\n"
-        "assert 'apscheduler' not in sys.modules or True\n"
+        "heavy = [m for m in ('guessit', 'apprise', 'apscheduler') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import scrobblerd.daemon.lifecycle\n"
+        "assert threading.active_count() == 1, threading.enumerate()\n"
+        "assert 'guessit' not in sys.modules and 'apprise' not in sys.modules\n"
         "print('ok')\n"
     )
     out = subprocess.run(
@@ -124,3 +93,12 @@ def test_importing_the_package_starts_nothing_and_loads_no_heavy_parser() -> Non
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_import_linter_contracts_hold() -> None:
+    lint = shutil.which("lint-imports")
+    assert lint is not None, "import-linter is a dev dependency: pip install -e '.[dev]'"
+    out = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "BROKEN" not in out.stdout, out.stdout
+    assert out.stdout.count("KEPT") >= 4, out.stdout

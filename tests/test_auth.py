@@ -19,11 +19,11 @@ import pytest
 import structlog
 
 from scrobblerd import logs
-from scrobblerd.auth import Token, TokenManager, TokenStore, auth_status, device_login
+from scrobblerd.config.settings import Config, TraktConfig
 from scrobblerd.errors import AuthError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Movie
-from scrobblerd.settings import Config, TraktConfig
-from scrobblerd.trakt import DeviceCode, TraktClient
+from scrobblerd.trakt.auth import Token, TokenManager, TokenStore, auth_status, device_login
+from scrobblerd.trakt.client import DeviceCode, TraktClient
 from tests.trakt_server import FakeTrakt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,7 +351,7 @@ def run_cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_auth_command_stores_a_0600_token_and_names_the_account(fake: FakeTrakt, tmp_path: Path) -> None:
-    from scrobblerd.config import load_config
+    from scrobblerd.config.loader import load_config
 
     cfg = write_config(tmp_path, fake)
     assert load_config(cfg).trakt.api_url == fake.url  # never let the command reach the real Trakt

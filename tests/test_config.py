@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd.config import load_config, parse_config, schema_keys
+from scrobblerd.config.loader import load_config, parse_config, schema_keys
+from scrobblerd.config.settings import Config
 from scrobblerd.errors import ConfigError
-from scrobblerd.settings import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from scrobblerd import queue
-from scrobblerd.delivery import DeliveryWorker, match_delivered, not_found_names
+from scrobblerd.config.settings import TraktConfig
+from scrobblerd.delivery.worker import DeliveryWorker, match_delivered, not_found_names
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, MediaRef, Movie, ScrobbleAction, Show
-from scrobblerd.settings import TraktConfig
-from scrobblerd.store import Store
-from scrobblerd.trakt import TraktClient
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.client import TraktClient
 from tests.trakt_server import FakeTrakt
 
 T0 = 1_700_000_000.0
@@ -117,7 +117,7 @@ def test_a_watch_is_committed_before_any_network_call(store: Store) -> None:
     w = worker(store, client)
     w.submit(watched("v1", T0 - 10))
     assert client.calls == []
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.payload["viewing"] == "v1" and row.watched_at == T0 - 10
     assert store.history(5)[0].delivered is False
 
@@ -135,7 +135,7 @@ def test_recent_watch_scrobbles_and_late_watches_sync_in_batches_in_order(store:
     assert stamps == [T0 - 3600 * (5 - i) for i in range(5)]
     ((kind, item, progress),) = client.sent("scrobble")
     assert (kind, item.ids["trakt"], progress) == (ActionKind.STOP, 1, 95.0)
-    assert queue.rows(store) == []
+    assert deliveries.rows(store) == []
     assert all(h.delivered for h in store.history(10))
     assert store.history_get("recent").trakt_history_id == 7  # type: ignore[union-attr]
     assert store.history_get("late0").item["ids"] == {"trakt": 10}  # type: ignore[index,union-attr]
@@ -151,7 +151,7 @@ def test_transient_error_backs_off_and_retries_forever(store: Store) -> None:
     for _ in range(6):
         if w.run_once(now) == 1:
             break
-        (row,) = queue.rows(store)
+        (row,) = deliveries.rows(store)
         # a 503 may come after Trakt recorded the watch: the row stays in flight, to be checked
         # against Trakt's history before it is sent again
         assert row.last_error == "503" and row.status == "inflight"
@@ -173,7 +173,7 @@ def test_retry_after_is_honoured(store: Store) -> None:
     w = worker(store, client)
     w.submit(watched("v", T0 - 3600))
     assert w.run_once(T0) == 0
-    assert queue.rows(store)[0].next_attempt_at == T0 + 120
+    assert deliveries.rows(store)[0].next_attempt_at == T0 + 120
     assert w.run_once(T0 + 119) == 0
     assert len(client.sent("history")) == 1
     assert w.run_once(T0 + 120) == 1
@@ -186,11 +186,11 @@ def test_unauthorized_pauses_without_burning_attempts(store: Store) -> None:
     assert w.run_once(T0) == 0
     assert w.status()["paused_for_auth"] is True
     assert store.kv_get("delivery")["paused_for_auth"] is True
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.attempts == 0 and row.status == "pending"
     assert w.run_once(T0 + 10) == 0 and len(client.calls) == 1  # paused: no request at all
     assert w.run_once(T0 + 61) == 0
-    assert queue.rows(store)[0].attempts == 0
+    assert deliveries.rows(store)[0].attempts == 0
     w.resume()
     assert w.run_once(T0 + 62) == 1
     assert w.status()["paused_for_auth"] is False
@@ -202,11 +202,11 @@ def test_permanent_error_fails_the_item_until_retried(store: Store) -> None:
     w.submit(watched("v", T0 - 10, n=1))
     w.submit(watched("ok", T0 - 5, n=2))
     assert w.run_once(T0) == 1
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.status == "failed" and "404" in (row.last_error or "")
     assert w.run_once(T0 + 10_000) == 0
     client.unknown.clear()
-    assert queue.retry(store, T0 + 1) == 1
+    assert deliveries.retry(store, T0 + 1) == 1
     assert w.run_once(T0 + 1) == 1
 
 
@@ -216,7 +216,7 @@ def test_not_found_in_a_batch_fails_only_that_item(store: Store) -> None:
     for i in range(4):
         w.submit(watched(f"v{i}", T0 - 3600 + i, n=10 + i))
     assert w.run_once(T0) == 3
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.status == "failed" and row.payload["viewing"] == "v2" and "not_found" in (row.last_error or "")
 
 
@@ -234,7 +234,7 @@ def test_a_batch_rejected_as_a_whole_is_bisected(store: Store) -> None:
     for i in range(8):
         w.submit(watched(f"v{i}", T0 - 3600 + i, n=10 + i))
     assert w.run_once(T0) == 7
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.payload["viewing"] == "v3" and row.status == "failed"
     assert len(client.sent("history")) <= 8
 
@@ -245,10 +245,10 @@ def test_unidentified_watch_fails_visibly_and_is_retriable(store: Store) -> None
     media = MediaRef(path="/v/Unknown.Thing.mkv", title="Unknown Thing", ids={"trakt": -1})
     w.submit(ScrobbleAction(ActionKind.STOP, "mpv:a", "v", media, 90.0, T0 - 5, watched=True))
     assert w.run_once(T0) == 0
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.status == "failed" and (row.last_error or "").startswith("unidentified: /v/Unknown.Thing.mkv")
     w.resolve = lambda m, p: MATRIX
-    queue.retry(store, T0 + 1, row.id)
+    deliveries.retry(store, T0 + 1, row.id)
     assert w.run_once(T0 + 1) == 1
     assert store.history_get("v").title == "The Matrix"  # type: ignore[union-attr]
 
@@ -260,7 +260,7 @@ def test_resolver_network_error_defers(store: Store) -> None:
     w = DeliveryWorker(store, FakeClient(), flaky, clock=lambda: T0, post_interval=0, rand=lambda: 0.0)
     w.submit(watched("v", T0 - 5))
     assert w.run_once(T0) == 0
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     assert row.attempts == 1 and row.status == "pending" and row.next_attempt_at > T0
 
 
@@ -297,14 +297,14 @@ def test_a_watched_stop_supersedes_pending_live_signals(store: Store) -> None:
 
 
 def _leave_inflight(store: Store, viewing: str, at: float, sent_at: float) -> int:
-    (row,) = [r for r in queue.rows(store) if r.payload["viewing"] == viewing]
+    (row,) = [r for r in deliveries.rows(store) if r.payload["viewing"] == viewing]
     with store.write() as conn:
-        queue.set_payload(
+        deliveries.set_payload(
             conn,
             row.id,
             {**row.payload, "item": resolve(MediaRef.from_json(row.payload["media"]), 0).to_json()},
         )  # type: ignore[union-attr]
-        queue.mark_inflight(conn, [row.id], sent_at)
+        deliveries.mark_inflight(conn, [row.id], sent_at)
     return row.id
 
 
@@ -331,7 +331,7 @@ def test_recovery_waits_while_trakt_is_unreachable(store: Store) -> None:
     w.submit(watched("x", T0 - 3600))
     _leave_inflight(store, "x", T0 - 3600, T0 - 60)
     assert w.run_once(T0) == 0
-    assert queue.rows(store)[0].status == "inflight" and client.sent("history") == []
+    assert deliveries.rows(store)[0].status == "inflight" and client.sent("history") == []
     assert w.run_once(T0 + 3600) == 1
 
 
@@ -363,7 +363,7 @@ def test_handlers_deliver_other_kinds(store: Store) -> None:
     w = worker(store, FakeClient(), handlers={"rating": seen.append})
     w.enqueue("rating", {"rating": 9, "trakt": 481}, dedupe="rating:481")
     assert w.run_once(T0) == 1
-    assert seen == [{"rating": 9, "trakt": 481}] and queue.rows(store) == []
+    assert seen == [{"rating": 9, "trakt": 481}] and deliveries.rows(store) == []
 
 
 # ---- real HTTP against the Trakt-like server ---------------------------------------------------
@@ -437,7 +437,7 @@ def test_http_401_pauses_then_resumes_after_auth(store: Store, fake: FakeTrakt) 
         w.submit(watched("v", now - 3600))
         assert w.run_once() == 0
         assert w.status()["paused_for_auth"]
-        assert queue.rows(store)[0].attempts == 0
+        assert deliveries.rows(store)[0].attempts == 0
         tokens.token = fake.issue_token()["access_token"]
         w.resume()
         assert w.run_once() == 1
@@ -451,12 +451,12 @@ def test_http_unknown_item_lands_in_failed_and_is_retriable(store: Store, fake: 
         w.submit(watched("recent", now - 5, n=99))  # /scrobble/stop -> 404
         w.submit(watched("late", now - 3600, n=98))  # /sync/history -> not_found
         assert w.run_once() == 0
-        rows = queue.rows(store)
+        rows = deliveries.rows(store)
         assert [r.status for r in rows] == ["failed", "failed"]
         assert {r.last_error.split(":")[0] for r in rows if r.last_error} == {"permanent", "not_found"}
         fake.add_movie("Movie 99", 2000, {"trakt": 99})
         fake.add_movie("Movie 98", 2000, {"trakt": 98})
-        assert queue.retry(store, time.time()) == 2
+        assert deliveries.retry(store, time.time()) == 2
         assert w.run_once() == 2
     assert sorted(int(h["ids"]["trakt"]) for h in fake.history) == [98, 99]
 
@@ -468,7 +468,7 @@ def test_http_409_on_stop_counts_as_delivered(store: Store, fake: FakeTrakt) -> 
         w.submit(watched("first", now - 20, n=3))
         w.submit(watched("second", now - 10, n=3))
         assert w.run_once() == 2
-    assert len(fake.history) == 1 and queue.rows(store) == []
+    assert len(fake.history) == 1 and deliveries.rows(store) == []
 
 
 def test_a_late_viewing_that_continues_a_recent_watch_is_not_a_second_watch(tmp_path: Path) -> None:
@@ -496,13 +496,13 @@ def test_a_send_still_under_way_at_trakt_is_not_checked_before_it_settles(store:
     client = FakeClient()
     w = worker(store, client, settle=5.0)
     w.submit(watched("v", T0 - 3600))
-    (row,) = queue.rows(store)
+    (row,) = deliveries.rows(store)
     item = Movie("Movie 1", 2000, {"trakt": 1})
     with store.write() as conn:
-        queue.set_payload(conn, row.id, {**row.payload, "item": item.to_json()})  # resolved, then sent
-        queue.mark_inflight(conn, [row.id], T0)  # as a killed sender leaves it
+        deliveries.set_payload(conn, row.id, {**row.payload, "item": item.to_json()})  # resolved, then sent
+        deliveries.mark_inflight(conn, [row.id], T0)  # as a killed sender leaves it
     assert w.run_once(T0 + 1) == 0
     assert client.sent("get") == [] and client.sent("history") == []
-    assert queue.rows(store)[0].status == "inflight"
+    assert deliveries.rows(store)[0].status == "inflight"
     assert w.run_once(T0 + 6) == 1  # settled: not on Trakt, so sent now
     assert len(client.sent("get")) == 1 and len(client.sent("history")) == 1

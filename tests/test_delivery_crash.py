@@ -27,13 +27,13 @@ N_RECENT = 3
 SCRIPT = r"""
 import sys, time
 from pathlib import Path
-from scrobblerd import queue
-from scrobblerd.delivery import DeliveryWorker
+from scrobblerd.store import deliveries
+from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import AuthError, UnauthorizedError
 from scrobblerd.models import ActionKind, MediaRef, Movie, ScrobbleAction
-from scrobblerd.settings import TraktConfig
-from scrobblerd.store import Store
-from scrobblerd.trakt import TraktClient
+from scrobblerd.config.settings import TraktConfig
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.client import TraktClient
 
 state, url, token, base, n_late, n_recent = sys.argv[1:7]
 base, n_late, n_recent = float(base), int(n_late), int(n_recent)
@@ -59,11 +59,11 @@ print("queued", flush=True)
 deadline = time.time() + 30
 while time.time() < deadline:
     worker.run_once()
-    counts = queue.counts(store)
+    counts = deliveries.counts(store)
     if counts["pending"] + counts["inflight"] == 0:
         break
     time.sleep(0.05)
-print("done", queue.counts(store), flush=True)
+print("done", deliveries.counts(store), flush=True)
 store.close()
 """
 

@@ -6,9 +6,9 @@ import queue
 import threading
 import time
 
-from scrobblerd import state
-from scrobblerd.dispatcher import Dispatcher
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
+from scrobblerd.playback import machine as state
+from scrobblerd.playback.dispatcher import Dispatcher
 from scrobblerd.players.base import ThreadedWatcher
 
 MOVIE = MediaRef(path="/media/The.Matrix.1999.mkv")

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scrobblerd.cli import main
+from scrobblerd.config.settings import IdentifyConfig, OverrideRule, TraktConfig
 from scrobblerd.errors import TransientError
-from scrobblerd.identify import Identifier, cache_key, excluded
-from scrobblerd.identify_parse import parse
-from scrobblerd.identify_search import choose
+from scrobblerd.identify.identifier import Identifier, cache_key, excluded
+from scrobblerd.identify.parse import parse
+from scrobblerd.identify.search import choose
 from scrobblerd.models import Episode, MediaRef, Movie, Show
-from scrobblerd.settings import IdentifyConfig, OverrideRule, TraktConfig
-from scrobblerd.store import Store
-from scrobblerd.trakt import TraktClient
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.client import TraktClient
 from tests.trakt_server import FakeTrakt
 
 MATRIX: dict[str, int | str] = {"trakt": 481, "imdb": "tt0133093", "tmdb": 603}

@@ -8,7 +8,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrobblerd.identify_parse import Guess, normalise_title, parse
+from scrobblerd.identify.parse import Guess, normalise_title, parse
 from scrobblerd.models import MediaRef
 from tests.fixtures.release_names import RELEASE_NAMES, expected_json
 
@@ -50,7 +50,7 @@ def test_release_name_accuracy(capsys: object) -> None:
 
 def test_importing_identify_does_not_load_guessit() -> None:
     code = (
-        "import sys, scrobblerd.identify, scrobblerd.identify_parse, scrobblerd.identify_search, "
+        "import sys, scrobblerd.identify.identifier, scrobblerd.identify.parse, scrobblerd.identify.search, "
         "scrobblerd.cli.identify\n"
         "assert 'guessit' not in sys.modules\nprint('ok')"
     )
@@ -62,7 +62,7 @@ def test_importing_identify_does_not_load_guessit() -> None:
 
 def test_identify_imports_no_player_and_no_daemon() -> None:
     code = (
-        "import sys, scrobblerd.identify\n"
+        "import sys, scrobblerd.identify.identifier\n"
         "bad = [m for m in sys.modules if m.startswith(('scrobblerd.players', 'scrobblerd.daemon'))]\n"
         "assert not bad, bad\nprint('ok')"
     )

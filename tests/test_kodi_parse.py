@@ -22,9 +22,11 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
-from scrobblerd.players import kodi, kodi_rpc
-from scrobblerd.players.kodi import (
+from scrobblerd.players.kodi import rpc as kodi_rpc
+from scrobblerd.players.kodi import watcher as kodi
+from scrobblerd.players.kodi.watcher import (
     KodiWatcher,
     Notification,
     Snapshot,
@@ -37,7 +39,6 @@ from scrobblerd.players.kodi import (
     time_to_seconds,
     transitions,
 )
-from scrobblerd.settings import KodiConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kodi"
 RESPONSES: dict[str, Any] = json.loads((FIXTURES / "responses.json").read_text())

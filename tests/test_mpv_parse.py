@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from scrobblerd.config.settings import MpvConfig
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
-from scrobblerd.players.mpv import (
+from scrobblerd.players.mpv.watcher import (
     MpvIpc,
     MpvTracker,
     MpvWatcher,
@@ -31,7 +32,6 @@ from scrobblerd.players.mpv import (
     split_lines,
     tags_from_metadata,
 )
-from scrobblerd.settings import MpvConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mpv"
 MATRIX = "/tmp/mpvx/The.Matrix.1999.1080p.BluRay.x264.mkv"

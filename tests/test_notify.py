@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from scrobblerd.config.settings import NotifyConfig
 from scrobblerd.models import Episode, Movie, Show
-from scrobblerd.notify import RATE_HINT, DesktopNotifier, describe, notify_error, notify_watched
-from scrobblerd.settings import NotifyConfig
+from scrobblerd.notify.desktop import RATE_HINT, DesktopNotifier, describe, notify_error, notify_watched
 
 FAKE = """#!{python}
 import json, os, sys

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scrobblerd import queue
 from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
-from scrobblerd.queue import BACKOFF_BASE, BACKOFF_CAP, next_attempt
-from scrobblerd.store import Store
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
+from scrobblerd.store.deliveries import BACKOFF_BASE, BACKOFF_CAP, next_attempt
 
 
 def watch(viewing: str, at: float = 1_700_000_000.0, part: int = 0) -> ScrobbleAction:
@@ -43,21 +43,21 @@ def test_jitter_spreads_retries() -> None:
 
 def test_same_viewing_is_queued_once_and_a_rewatch_again(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        assert queue.enqueue_watch(store, watch("v1"), 10.0) is not None
-        assert queue.enqueue_watch(store, watch("v1"), 11.0) is None
-        assert queue.enqueue_watch(store, watch("v1", part=1), 11.0) is not None
-        assert queue.enqueue_watch(store, watch("v2"), 12.0) is not None
-        assert queue.counts(store) == {"pending": 3, "inflight": 0, "failed": 0}
+        assert deliveries.enqueue_watch(store, watch("v1"), 10.0) is not None
+        assert deliveries.enqueue_watch(store, watch("v1"), 11.0) is None
+        assert deliveries.enqueue_watch(store, watch("v1", part=1), 11.0) is not None
+        assert deliveries.enqueue_watch(store, watch("v2"), 12.0) is not None
+        assert deliveries.counts(store) == {"pending": 3, "inflight": 0, "failed": 0}
         assert len(store.history(10)) == 3
 
 
 def test_due_order_and_the_list_json_shape(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        queue.enqueue_watch(store, watch("late", at=2000.0), 5.0)
-        queue.enqueue_watch(store, watch("early", at=1000.0), 6.0)
-        rows = queue.due(store, 10.0)
+        deliveries.enqueue_watch(store, watch("late", at=2000.0), 5.0)
+        deliveries.enqueue_watch(store, watch("early", at=1000.0), 6.0)
+        rows = deliveries.due(store, 10.0)
         assert [r.payload["viewing"] for r in rows] == ["early", "late"]
-        assert queue.due(store, 4.0) == []
+        assert deliveries.due(store, 4.0) == []
         data = rows[0].to_json()
         assert set(data) >= {"id", "kind", "item", "attempts", "next_attempt_at", "last_error"}
         assert data["kind"] == "watch" and data["attempts"] == 0 and data["last_error"] is None
@@ -68,31 +68,31 @@ def test_due_order_and_the_list_json_shape(tmp_path: Path) -> None:
 
 def test_fail_retry_and_drop(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        a = queue.enqueue_watch(store, watch("a"), 1.0)
-        b = queue.enqueue_watch(store, watch("b"), 1.0)
+        a = deliveries.enqueue_watch(store, watch("a"), 1.0)
+        b = deliveries.enqueue_watch(store, watch("b"), 1.0)
         assert a is not None and b is not None
         with store.write() as conn:
-            queue.fail(conn, [a], "permanent: 404")
-            queue.reschedule(conn, [b], "503", 500.0)
-        assert queue.get(store, a).status == "failed"  # type: ignore[union-attr]
-        assert queue.due(store, 100.0) == []
-        assert queue.retry(store, 100.0, a) == 1
-        row = queue.get(store, a)
+            deliveries.fail(conn, [a], "permanent: 404")
+            deliveries.reschedule(conn, [b], "503", 500.0)
+        assert deliveries.get(store, a).status == "failed"  # type: ignore[union-attr]
+        assert deliveries.due(store, 100.0) == []
+        assert deliveries.retry(store, 100.0, a) == 1
+        row = deliveries.get(store, a)
         assert row is not None and row.status == "pending" and row.attempts == 0
-        assert queue.retry(store, 100.0) == 2  # no id: everything waiting becomes due now
-        assert [r.id for r in queue.due(store, 100.0)] == [a, b]
-        assert queue.drop(store, a) and not queue.drop(store, a)
-        assert queue.counts(store)["pending"] == 1
+        assert deliveries.retry(store, 100.0) == 2  # no id: everything waiting becomes due now
+        assert [r.id for r in deliveries.due(store, 100.0)] == [a, b]
+        assert deliveries.drop(store, a) and not deliveries.drop(store, a)
+        assert deliveries.counts(store)["pending"] == 1
         assert store.history_get("a") is not None  # the local record stays
 
 
 def test_other_kinds_with_a_dedupe_key(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        assert queue.enqueue(store, "rating", {"rating": 9}, 1.0, dedupe="rating:481") is not None
-        assert queue.enqueue(store, "rating", {"rating": 8}, 1.0, dedupe="rating:481") is None
-        (row,) = queue.rows(store)
+        assert deliveries.enqueue(store, "rating", {"rating": 9}, 1.0, dedupe="rating:481") is not None
+        assert deliveries.enqueue(store, "rating", {"rating": 8}, 1.0, dedupe="rating:481") is None
+        (row,) = deliveries.rows(store)
         assert row.to_json()["item"] == {"rating": 9}
-        assert queue.next_due_at(store) == 1.0
+        assert deliveries.next_due_at(store) == 1.0
 
 
 # ---- the commands, as subprocesses (the daemon may hold the database meanwhile) -----------------
@@ -121,11 +121,11 @@ def config(tmp_path: Path) -> Path:
 def test_cli_queue_and_history(config: Path, tmp_path: Path) -> None:
     assert cli(config, "queue", "list").stdout.startswith("The queue is empty")
     with Store.open(tmp_path / "state") as store:  # held open, as the daemon would
-        a = queue.enqueue_watch(store, watch("a", at=1_700_000_000.0), 1.0)
-        b = queue.enqueue_watch(store, watch("b", at=1_700_000_100.0), 1.0)
+        a = deliveries.enqueue_watch(store, watch("a", at=1_700_000_000.0), 1.0)
+        b = deliveries.enqueue_watch(store, watch("b", at=1_700_000_100.0), 1.0)
         assert a is not None and b is not None
         with store.write() as conn:
-            queue.fail(conn, [a], "not_found: Trakt does not know this item")
+            deliveries.fail(conn, [a], "not_found: Trakt does not know this item")
 
         listed = cli(config, "queue", "list", "--json")
         assert listed.returncode == 0, listed.stderr
@@ -141,13 +141,13 @@ def test_cli_queue_and_history(config: Path, tmp_path: Path) -> None:
 
         retried = cli(config, "queue", "retry", str(a))
         assert retried.returncode == 0 and "1 item" in retried.stdout
-        assert queue.get(store, a).status == "pending"  # type: ignore[union-attr]
+        assert deliveries.get(store, a).status == "pending"  # type: ignore[union-attr]
         assert cli(config, "queue", "retry", "999").returncode == 1
 
         dropped = cli(config, "queue", "drop", str(b))
         assert dropped.returncode == 0
         assert cli(config, "queue", "drop", str(b)).returncode == 1
-        assert [r.id for r in queue.rows(store)] == [a]
+        assert [r.id for r in deliveries.rows(store)] == [a]
 
         hist = cli(config, "history", "--json", "--limit", "1")
         assert hist.returncode == 0, hist.stderr

@@ -12,12 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd import queue
-from scrobblerd.auth import Token, TokenStore
-from scrobblerd.delivery import DeliveryWorker
-from scrobblerd.errors import PermanentError, TransientError
-from scrobblerd.models import Episode, Item, MediaRef, Movie, Show
-from scrobblerd.ratings import (
+from scrobblerd.config.settings import TraktConfig
+from scrobblerd.delivery.ratings import (
     ADVANCED,
     SETTINGS_KEY,
     SIMPLE,
@@ -33,9 +29,13 @@ from scrobblerd.ratings import (
     target_from_json,
     target_to_json,
 )
-from scrobblerd.settings import TraktConfig
-from scrobblerd.store import HistoryRecord, Store, history_delivered, history_identify, history_insert
-from scrobblerd.trakt import TraktClient
+from scrobblerd.delivery.worker import DeliveryWorker
+from scrobblerd.errors import PermanentError, TransientError
+from scrobblerd.models import Episode, Item, MediaRef, Movie, Show
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import HistoryRecord, Store, history_delivered, history_identify, history_insert
+from scrobblerd.trakt.auth import Token, TokenStore
+from scrobblerd.trakt.client import TraktClient
 from tests.trakt_server import FakeTrakt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,13 +269,13 @@ def test_offline_rating_is_queued_then_delivered(env: dict[str, str], fake: Fake
         Store.open(state) as store,
         TraktClient(TraktConfig(api_url=fake.url, timeout=5), _Tokens(state)) as client,
     ):
-        [row] = queue.rows(store)
-        assert row.kind == queue.RATING
+        [row] = deliveries.rows(store)
+        assert row.kind == deliveries.RATING
         worker = DeliveryWorker(
             store, client, lambda m, p: None, handlers={"rating": rating_handler(client)}, post_interval=0
         )
         assert worker.run_once() == 1
-        assert queue.rows(store) == []
+        assert deliveries.rows(store) == []
     assert fake.ratings[("movie", 481)]["rating"] == 8
 
 
@@ -291,7 +291,7 @@ def test_offline_unidentified_watch_is_identified_on_delivery(env: dict[str, str
         Store.open(state) as store,
         TraktClient(TraktConfig(api_url=fake.url, timeout=5), _Tokens(state)) as client,
     ):
-        [row] = queue.rows(store)
+        [row] = deliveries.rows(store)
         assert row.payload["media"]["path"] == media.path
         seen: list[MediaRef] = []
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd import sdnotify
+from scrobblerd.daemon import sdnotify
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Table-driven tests for the playback state machine (scrobblerd.state).
+"""Table-driven tests for the playback state machine (scrobblerd.playback.machine).
 
 A script is a list of (seconds after T0, kind, position[, extras]); the runner feeds it through
 `step` and, like the daemon's dispatcher, fires TICKs at `next_deadline` in between. Expected
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from scrobblerd import state
+from scrobblerd.config.settings import ScrobbleConfig
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
-from scrobblerd.settings import ScrobbleConfig
-from scrobblerd.state import Rules, Session, close, new_session, next_deadline, step
+from scrobblerd.playback import machine as state
+from scrobblerd.playback.machine import Rules, Session, close, new_session, next_deadline, step
 
 PLAYER = "mpv:/tmp/mpvsocket"
 T0 = 1_700_000_000.0
@@ -478,7 +478,7 @@ def test_rules_from_config() -> None:
 
 
 ALLOWED_IMPORTS = {"__future__", "math", "dataclasses", "typing", "enum", "scrobblerd.models"}
-TYPE_CHECKING_IMPORTS = {"collections.abc", "scrobblerd.settings"}
+TYPE_CHECKING_IMPORTS = {"collections.abc"}
 
 
 def _imported(node: ast.AST) -> set[str]:
@@ -515,8 +515,8 @@ def test_plain_progress_reports_take_the_quick_path() -> None:
 
 def test_a_viewing_opened_past_the_threshold_is_marked_late() -> None:
     """Delivery uses `late` to tell the rest of an earlier watch (a restart) from a rewatch."""
-    from scrobblerd import state as st
     from scrobblerd.models import EventKind, MediaRef, PlayerEvent
+    from scrobblerd.playback import machine as st
 
     rules = st.Rules(min_duration=60, preview_time=5)
     media = MediaRef(path="/m/x.mkv")

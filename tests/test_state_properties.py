@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrobblerd import state
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
-from scrobblerd.state import Rules, Session, close, new_session, next_deadline, step
+from scrobblerd.playback import machine as state
+from scrobblerd.playback.machine import Rules, Session, close, new_session, next_deadline, step
 
 PLAYER = "kodi:127.0.0.1:9090"
 T0 = 1_700_000_000.0

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd import queue
 from scrobblerd.errors import StoreError
 from scrobblerd.models import ActionKind, MediaRef, Movie, ScrobbleAction
-from scrobblerd.store import DB_NAME, SCHEMA_VERSION, Store, history_identify
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import DB_NAME, SCHEMA_VERSION, Store, history_identify
 
 
 def watch(viewing: str, at: float = 1_700_000_000.0, path: str = "/v/The.Matrix.1999.mkv") -> ScrobbleAction:
@@ -56,8 +56,8 @@ def test_corrupt_database_is_moved_aside_and_replaced(tmp_path: Path, content: b
     (tmp_path / DB_NAME).write_bytes(content)
     (tmp_path / (DB_NAME + "-wal")).write_bytes(b"junk")
     with Store.open(tmp_path) as store:
-        assert queue.counts(store) == {"pending": 0, "inflight": 0, "failed": 0}
-        assert queue.enqueue_watch(store, watch("v1"), 1.0) is not None
+        assert deliveries.counts(store) == {"pending": 0, "inflight": 0, "failed": 0}
+        assert deliveries.enqueue_watch(store, watch("v1"), 1.0) is not None
     aside = sorted(p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name)
     assert aside[0].startswith(DB_NAME + ".corrupt-")
     assert (tmp_path / aside[0]).read_bytes() == content
@@ -70,7 +70,7 @@ def test_corrupt_database_is_moved_aside_and_replaced(tmp_path: Path, content: b
 def test_corrupted_pages_are_detected(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
         for i in range(300):
-            queue.enqueue_watch(store, watch(f"v{i}", path=f"/v/{i:04d}" + "x" * 200), float(i))
+            deliveries.enqueue_watch(store, watch(f"v{i}", path=f"/v/{i:04d}" + "x" * 200), float(i))
         with store.read() as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db = tmp_path / DB_NAME
@@ -79,7 +79,7 @@ def test_corrupted_pages_are_detected(tmp_path: Path) -> None:
     data[page * 3 : page * 6] = b"\x5a" * (page * 3)  # smash interior pages, keep the header
     db.write_bytes(bytes(data))
     with Store.open(tmp_path) as store:
-        assert queue.counts(store)["pending"] == 0
+        assert deliveries.counts(store)["pending"] == 0
     assert any(".corrupt-" in p.name for p in tmp_path.iterdir())
 
 
@@ -99,8 +99,8 @@ def test_cache_put_get_expire_delete_clear(tmp_path: Path) -> None:
 
 def test_history_records_identification_and_newest_first(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        queue.enqueue_watch(store, watch("old", at=1000.0), 1.0)
-        queue.enqueue_watch(store, watch("new", at=2000.0), 1.0)
+        deliveries.enqueue_watch(store, watch("old", at=1000.0), 1.0)
+        deliveries.enqueue_watch(store, watch("new", at=2000.0), 1.0)
         with store.write() as conn:
             history_identify(conn, "new", 0, Movie("The Matrix", 1999, {"trakt": 481}))
         recs = store.history(limit=10)
@@ -128,7 +128,7 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
         def writer(store: Store, prefix: str) -> None:
             try:
                 for i in range(100):
-                    queue.enqueue_watch(store, watch(f"{prefix}{i}"), float(i))
+                    deliveries.enqueue_watch(store, watch(f"{prefix}{i}"), float(i))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -138,7 +138,7 @@ def test_two_connections_write_concurrently(tmp_path: Path) -> None:
         for t in threads:
             t.join(30)
         assert not errors
-        assert queue.counts(b)["pending"] == 300
+        assert deliveries.counts(b)["pending"] == 300
     finally:
         a.close()
         b.close()

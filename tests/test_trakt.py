@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd.auth import TokenManager, TokenStore
+from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Movie, Show
-from scrobblerd.settings import TraktConfig
-from scrobblerd.trakt import TraktClient, retry_after_seconds, search_escape, sync_body
+from scrobblerd.trakt.auth import TokenManager, TokenStore
+from scrobblerd.trakt.client import TraktClient, retry_after_seconds, search_escape, sync_body
 from tests.trakt_server import FakeTrakt
 
 MATRIX = Movie("The Matrix", 1999, {"trakt": 481, "imdb": "tt0133093", "tmdb": 603})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind
-from scrobblerd.players.vlc import (
+from scrobblerd.players.vlc.watcher import (
     END_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
     PROGRESS_EVERY,

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from scrobblerd.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from scrobblerd.config.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 # Trakt: a stop at >= 80 % progress is a watch; below it is treated as a pause.
 SCROBBLE_THRESHOLD = 80.0

@@ -13,11 +13,7 @@ from collections.abc import Sequence
 from scrobblerd import __version__, logs
 from scrobblerd.cli import auth, conf, identify, queue, rate, run, service, status
 from scrobblerd.cli.common import load_config_or_exit
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus=78 stops a restart loop
+from scrobblerd.exitcodes import EXIT_FAILURE
 
 GROUPS = (run, auth, status, queue, identify, rate, conf, service)
 NO_CONFIG_COMMANDS = frozenset({"config", "init", "service"})

@@ -26,9 +26,9 @@ def _configure_logging(args: argparse.Namespace, level: str) -> None:
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
-    from scrobblerd.auth import device_login, open_tokens
     from scrobblerd.errors import AuthError, TraktError
-    from scrobblerd.trakt import DeviceCode, TraktClient
+    from scrobblerd.trakt.auth import device_login, open_tokens
+    from scrobblerd.trakt.client import DeviceCode, TraktClient
 
     config = load_config_or_exit(args)
     _configure_logging(args, "warning")
@@ -67,8 +67,8 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    from scrobblerd.auth import open_tokens
     from scrobblerd.errors import AuthError
+    from scrobblerd.trakt.auth import open_tokens
 
     config = load_config_or_exit(args)
     _configure_logging(args, "warning")

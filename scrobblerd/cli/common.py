@@ -7,11 +7,10 @@ import json
 import sys
 from typing import Any
 
-from scrobblerd.config import load_config
+from scrobblerd.config.loader import load_config
+from scrobblerd.config.settings import Config
 from scrobblerd.errors import ConfigError
-from scrobblerd.settings import Config
-
-EXIT_CONFIG = 78
+from scrobblerd.exitcodes import EXIT_CONFIG
 
 
 def load_config_or_exit(args: argparse.Namespace) -> Config:

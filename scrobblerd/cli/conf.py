@@ -8,10 +8,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from scrobblerd.cli.common import EXIT_CONFIG
-from scrobblerd.config import load_config
+from scrobblerd.config.loader import load_config
+from scrobblerd.config.settings import default_config_path
 from scrobblerd.errors import ConfigError
-from scrobblerd.settings import default_config_path
+from scrobblerd.exitcodes import EXIT_CONFIG
 
 
 def register(

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from scrobblerd.cli.common import fail, load_config_or_exit, print_json
 
 if TYPE_CHECKING:
-    from scrobblerd.identify import Identification, Identifier
-    from scrobblerd.settings import Config
+    from scrobblerd.config.settings import Config
+    from scrobblerd.identify.identifier import Identification, Identifier
 
 HELP = "show how files or URLs would be identified, without scrobbling"
 
@@ -69,14 +69,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _identifier(config: Config, *, offline: bool) -> Iterator[Identifier]:
     """An Identifier with the store's cache and a Trakt client (search needs only the api key)."""
-    from scrobblerd.identify import Identifier
+    from scrobblerd.identify.identifier import Identifier
 
     rules_file = str(config.source) if config.source else None
     if offline:
         yield Identifier(config.identify, min_duration=config.scrobble.min_duration, rules_file=rules_file)
         return
-    from scrobblerd.store import Store
-    from scrobblerd.trakt import TraktClient
+    from scrobblerd.store.db import Store
+    from scrobblerd.trakt.client import TraktClient
 
     with Store.open(config.state_dir) as store, TraktClient(config.trakt) as client:
         yield Identifier(
@@ -85,7 +85,7 @@ def _identifier(config: Config, *, offline: bool) -> Iterator[Identifier]:
 
 
 def _identify_one(identifier: Identifier, path: str, args: argparse.Namespace) -> Identification:
-    from scrobblerd.identify_parse import is_url
+    from scrobblerd.identify.parse import is_url
     from scrobblerd.models import MediaRef
 
     full = path if is_url(path) else os.path.abspath(os.path.expanduser(path))

@@ -65,7 +65,7 @@ def _positive_int(text: str) -> int:
 
 def _open(args: argparse.Namespace) -> Any:
     from scrobblerd import logs
-    from scrobblerd.store import Store
+    from scrobblerd.store.db import Store
 
     config = load_config_or_exit(args)
     logs.configure(level=args.log_level or "warning", fmt="console", stream=sys.stderr)  # stdout is for data
@@ -73,12 +73,12 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from scrobblerd import queue
     from scrobblerd.errors import StoreError
+    from scrobblerd.store import deliveries
 
     try:
         with _open(args) as store:
-            rows = queue.rows(store)
+            rows = deliveries.rows(store)
     except StoreError as exc:
         return fail(str(exc))
     if args.json:
@@ -95,27 +95,27 @@ def cmd_list(args: argparse.Namespace) -> int:
                 str(r.id),
                 r.status,
                 r.kind,
-                _describe(item) if r.kind == queue.WATCH else str(item),
+                _describe(item) if r.kind == deliveries.WATCH else str(item),
                 str(item.get("watched_at", "")),
                 str(r.attempts),
-                "-" if r.status != queue.PENDING else _short_time(r.next_attempt_at),
+                "-" if r.status != deliveries.PENDING else _short_time(r.next_attempt_at),
                 r.last_error or "",
             )
         )
     _print_table(table)
-    failed = sum(1 for r in rows if r.status == queue.FAILED)
+    failed = sum(1 for r in rows if r.status == deliveries.FAILED)
     if failed:
         print(f"\n{failed} failed: fix the cause (e.g. an identify override), then `scrobblerd queue retry`.")
     return 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from scrobblerd import queue
     from scrobblerd.errors import StoreError
+    from scrobblerd.store import deliveries
 
     try:
         with _open(args) as store:
-            changed = queue.retry(store, time.time(), args.id)
+            changed = deliveries.retry(store, time.time(), args.id)
     except StoreError as exc:
         return fail(str(exc))
     if args.id is not None and changed == 0:
@@ -125,12 +125,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_drop(args: argparse.Namespace) -> int:
-    from scrobblerd import queue
     from scrobblerd.errors import StoreError
+    from scrobblerd.store import deliveries
 
     try:
         with _open(args) as store:
-            dropped = queue.drop(store, args.id)
+            dropped = deliveries.drop(store, args.id)
     except StoreError as exc:
         return fail(str(exc))
     if not dropped:

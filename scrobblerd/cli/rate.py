@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrobblerd.cli.common import fail, load_config_or_exit
-from scrobblerd.ratings import (
+from scrobblerd.delivery.ratings import (
     ADVANCED,
     SETTINGS_KEY,
     UNRATE,
@@ -35,12 +35,13 @@ from scrobblerd.ratings import (
 )
 
 if TYPE_CHECKING:
+    from scrobblerd.config.settings import Config
     from scrobblerd.models import Item, MediaRef, Show
-    from scrobblerd.settings import Config
-    from scrobblerd.store import Store
-    from scrobblerd.trakt import TraktClient
+    from scrobblerd.store.db import Store
+    from scrobblerd.trakt.client import TraktClient
 
-EXIT_USAGE = 2
+from scrobblerd.exitcodes import EXIT_USAGE
+
 # "481", "movie:481", "show:1388", "episode:73482", "tt0133093"
 _TRAKT_ID = re.compile(r"(?:(movie|show|episode):)?(\d+)")
 _IMDB_ID = re.compile(r"tt\d+")
@@ -107,9 +108,9 @@ def register(
 
 def cmd_rate(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
-    from scrobblerd.auth import open_tokens
-    from scrobblerd.store import Store
-    from scrobblerd.trakt import TraktClient
+    from scrobblerd.store.db import Store
+    from scrobblerd.trakt.auth import open_tokens
+    from scrobblerd.trakt.client import TraktClient
 
     tokens, oauth = open_tokens(config)
     with oauth, TraktClient(config.trakt, tokens) as client, Store.open(config.state_dir) as store:
@@ -145,9 +146,9 @@ def _rate(args: argparse.Namespace, config: Config, client: TraktClient, store: 
 
 
 def _queued(store: Store, payload: dict[str, Any], label: str, now: float, why: str) -> int:
-    from scrobblerd import queue
+    from scrobblerd.store import deliveries
 
-    row = queue.enqueue(store, queue.RATING, payload, now)
+    row = deliveries.enqueue(store, deliveries.RATING, payload, now)
     print(f"Trakt is unreachable ({why}).", file=sys.stderr)
     print(f"The rating of {label} is queued (#{row}); the daemon delivers it when Trakt is back.")
     return 0
@@ -198,7 +199,7 @@ def _resolve_media(
 ) -> Item | None:
     """The Trakt item for `media`; None when Trakt is unreachable (the caller queues)."""
     from scrobblerd.errors import TraktError, TransientError
-    from scrobblerd.identify import Identifier
+    from scrobblerd.identify.identifier import Identifier
 
     rules = str(config.source) if config.source else None
     identifier = Identifier(config.identify, client, store, rules_file=rules)

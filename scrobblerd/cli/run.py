@@ -22,7 +22,7 @@ def register(
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scrobblerd import logs
-    from scrobblerd.daemon import Daemon
+    from scrobblerd.daemon.lifecycle import Daemon
 
     config = load_config_or_exit(args)
     logs.configure(args.log_level or config.log.level, config.log.format)

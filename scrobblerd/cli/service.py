@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
+from scrobblerd.atomic import write_atomic
 from scrobblerd.cli.common import fail
+from scrobblerd.exitcodes import EXIT_USAGE
 
-EXIT_USAGE = 2
 SYSTEMCTL_TIMEOUT = 60.0  # seconds; enable --now waits for READY=1
 PROBE_TIMEOUT = 5.0
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -85,10 +86,7 @@ def write_file(path: Path, text: str, mode: int = 0o644) -> bool:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=mode)
     return True
 
 

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from scrobblerd.cli.common import load_config_or_exit, print_json
-from scrobblerd.settings import Config
+from scrobblerd.config.settings import Config
 
 LAST_SCROBBLES = 5
 
@@ -30,15 +30,15 @@ def register(
 
 
 def gather(config: Config) -> dict[str, Any]:
-    from scrobblerd import queue
-    from scrobblerd.auth import auth_status
-    from scrobblerd.runtime import StatusFile
-    from scrobblerd.store import Store
+    from scrobblerd.daemon.statusfile import StatusFile
+    from scrobblerd.store import deliveries
+    from scrobblerd.store.db import Store
+    from scrobblerd.trakt.auth import auth_status
 
     live = StatusFile(config.state_dir).live()
     auth = auth_status(config)
     with Store.open(config.state_dir) as store:
-        counts = queue.counts(store)
+        counts = deliveries.counts(store)
         last = [h.to_json() for h in store.history(limit=LAST_SCROBBLES)]
     enabled = {
         "mpv": config.players.mpv.enabled,

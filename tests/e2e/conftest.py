@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from scrobblerd.auth import Token, TokenStore
+from scrobblerd.trakt.auth import Token, TokenStore
 from tests.e2e.harness import NotifySocket, write_config
 from tests.trakt_server import FakeTrakt
 

@@ -69,7 +69,7 @@ class NotifySocket:
 # seconds instead of minutes. Everything else is the installed daemon.
 GRACE_ENTRY = """
 import functools, sys
-import scrobblerd.services as services
+import scrobblerd.daemon.services as services
 services.DeliveryWorker = functools.partial(services.DeliveryWorker, grace={grace})
 from scrobblerd.cli import main
 sys.argv[0] = "scrobblerd"

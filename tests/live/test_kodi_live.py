@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, PlayerEvent, PlayerStatus
-from scrobblerd.players import kodi as kodi_watcher
-from scrobblerd.players.kodi import HttpRpc, KodiConnectionError, KodiWatcher
-from scrobblerd.settings import KodiConfig
+from scrobblerd.players.kodi import watcher as kodi_watcher
+from scrobblerd.players.kodi.watcher import HttpRpc, KodiConnectionError, KodiWatcher
 from tests.conftest import require_binary
 from tests.live.run_kodi import (
     KodiProcess,

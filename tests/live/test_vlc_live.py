@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import structlog
 
+from scrobblerd.config.settings import VlcConfig
 from scrobblerd.models import EventKind, PlayerEvent
-from scrobblerd.players import vlc as vlc_module
-from scrobblerd.players.vlc import VlcWatcher
-from scrobblerd.settings import VlcConfig
+from scrobblerd.players.vlc import watcher as vlc_module
+from scrobblerd.players.vlc.watcher import VlcWatcher
 from tests.live.run_vlc import VlcProcess, filename, free_port
 
 POLL = 0.25  # seconds; small to keep the tests fast

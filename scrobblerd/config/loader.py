@@ -1,0 +1,334 @@
+"""YAML -> validated, frozen Config; every problem reported at once as `file:line: key.path: message`.
+
+The schema is the dataclasses in settings.py: their fields are the keys, their annotations the
+types, their defaults the defaults. Checks a type cannot express (ranges, choices) live in CHECKS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scrobblerd.config.settings import (
+    Config,
+    IdentifyConfig,
+    KodiConfig,
+    LogConfig,
+    MpvConfig,
+    NotifyConfig,
+    OverrideRule,
+    PlayersConfig,
+    ScrobbleConfig,
+    TraktConfig,
+    VlcConfig,
+    default_config_path,
+)
+from scrobblerd.errors import ConfigError
+
+ENV_CONFIG = "SCROBBLERD_CONFIG"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "console", "json", "logfmt")
+OVERRIDE_TYPES = ("movie", "show")
+
+Check = Callable[[Any], str | None]
+
+
+def _between(low: float, high: float) -> Check:
+    return lambda v: None if low <= v <= high else f"must be between {low:g} and {high:g}, got {v!r}"
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else f"must be greater than 0, got {v!r}"
+
+
+def _not_negative(v: Any) -> str | None:
+    return None if v >= 0 else f"must not be negative, got {v!r}"
+
+
+def _choice(options: tuple[str, ...]) -> Check:
+    return lambda v: None if v in options else f"must be one of {', '.join(options)}, got {v!r}"
+
+
+def _url(v: Any) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+", v) else f"must be an http(s) URL, got {v!r}"
+
+
+def _regex(v: Any) -> str | None:
+    try:
+        re.compile(v)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    return None
+
+
+_PORT = _between(1, 65535)
+CHECKS: dict[str, Check] = {
+    "trakt.api_url": _url,
+    "trakt.timeout": _positive,
+    "trakt.client_id": lambda v: None if v else "must not be empty",
+    "log.level": _choice(LOG_LEVELS),
+    "log.format": _choice(LOG_FORMATS),
+    "scrobble.threshold": _between(80, 100),
+    "scrobble.min_duration": _not_negative,
+    "scrobble.preview_time": _not_negative,
+    "scrobble.pause_timeout": _positive,
+    "players.vlc.url": _url,
+    "players.vlc.poll_interval": _positive,
+    "players.kodi.port": _PORT,
+    "players.kodi.http_port": _PORT,
+    "identify.exclude[]": _regex,
+    "identify.cache_ttl": _not_negative,
+    "identify.negative_ttl": _not_negative,
+    "identify.overrides[].type": _choice(OVERRIDE_TYPES),
+    "identify.overrides[].path": _regex,
+}
+PATH_KEYS = {"state_dir", "identify.include[]", "players.mpv.ipc_path[]"}
+# A scalar where a list is expected is taken as a one-element list (ipc_path: /tmp/mpvsocket).
+SCALAR_AS_LIST = {"players.mpv.ipc_path", "identify.include", "identify.exclude"}
+
+
+@dataclasses.dataclass
+class _Ctx:
+    file: str
+    problems: list[str]
+
+    def error(self, node: yaml.Node | None, key: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(f"{self.file}:{line}: {key}: {message}")
+
+
+def expand_path(value: str) -> str:
+    return os.path.expanduser(os.path.expandvars(value))
+
+
+def resolve_path(explicit: str | Path | None) -> tuple[Path, bool]:
+    """The config file to read, and whether the user named it (a missing named file is an error)."""
+    if explicit:
+        return Path(expand_path(str(explicit))), True
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(expand_path(env)), True
+    return default_config_path(), False
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config; raise ConfigError listing every problem."""
+    file, explicit = resolve_path(path)
+    if not file.exists() and not explicit:
+        return Config()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError([f"{file}:1: (file): is a directory, not a config file"]) from None
+    except FileNotFoundError:
+        raise ConfigError([f"{file}:1: (file): no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{file}:1: (file): cannot read: {exc}"]) from None
+    return parse_config(text, str(file), source=file)
+
+
+def parse_config(text: str, filename: str = "config.yaml", source: Path | None = None) -> Config:
+    ctx = _Ctx(filename, [])
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{filename}:{line}: (yaml): {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{filename}:1: (yaml): {exc}"]) from None
+    if root is None:  # an empty file means every default
+        return dataclasses.replace(Config(), source=source)
+    if not isinstance(root, yaml.MappingNode):
+        ctx.error(root, "(top level)", "must be a mapping of keys, like the example config")
+        raise ConfigError(ctx.problems)
+    config = _build(Config, root, "", ctx)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    assert isinstance(config, Config)
+    return dataclasses.replace(config, source=source)
+
+
+def _fields(cls: type) -> dict[str, tuple[dataclasses.Field[Any], Any]]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls) if f.name not in ("source", "line")}
+
+
+def _build(cls: type, node: yaml.MappingNode, prefix: str, ctx: _Ctx) -> Any:
+    known = _fields(cls)
+    values: dict[str, Any] = {}
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        path = f"{prefix}{key}"
+        if key is None or key not in known:
+            import difflib  # only when a key is misspelt
+
+            hint = difflib.get_close_matches(str(key), list(known), n=1)
+            guess = f"; did you mean {prefix}{hint[0]!s}?" if hint else ""
+            ctx.error(key_node, path, f"unknown key{guess}")
+            continue
+        if key in seen:
+            ctx.error(key_node, path, "given twice")
+        seen.add(key)
+        value = _convert(known[key][1], value_node, path, ctx)
+        if value is not _BAD:
+            values[key] = value
+    if cls is OverrideRule:
+        values["line"] = node.start_mark.line + 1
+        _check_rule(values, node, prefix.rstrip("."), ctx)
+    return cls(**values)
+
+
+def _check_rule(values: dict[str, Any], node: yaml.Node, path: str, ctx: _Ctx) -> None:
+    if not values.get("path") and not values.get("title"):
+        ctx.error(node, path, "a rule needs `path` (a regular expression) or `title`")
+    if not any(values.get(k) for k in ("trakt", "slug", "imdb", "tmdb", "tvdb")):
+        ctx.error(node, path, "a rule needs one of trakt, slug, imdb, tmdb, tvdb")
+
+
+class _Bad:
+    pass
+
+
+_BAD = _Bad()
+_SCALARS: dict[type, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    Path: "a path (a string)",
+}
+
+
+def _convert(hint: Any, node: yaml.Node, path: str, ctx: _Ctx) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # Optional[X]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return None
+        hint = next(a for a in args if a is not type(None))
+        return _convert(hint, node, path, ctx)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(node, yaml.MappingNode):
+            ctx.error(node, path, "expected a mapping of keys")
+            return _BAD
+        return _build(typing.cast(type, hint), node, path + ".", ctx)
+    if origin is tuple:
+        return _convert_list(args[0], node, path, ctx)
+    return _convert_scalar(hint, node, path, ctx)
+
+
+def _convert_list(item_hint: Any, node: yaml.Node, path: str, ctx: _Ctx) -> Any:
+    if isinstance(node, yaml.ScalarNode) and path in SCALAR_AS_LIST and node.tag != "tag:yaml.org,2002:null":
+        nodes: list[yaml.Node] = [node]
+    elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        nodes = []
+    elif isinstance(node, yaml.SequenceNode):
+        nodes = list(node.value)
+    else:
+        ctx.error(node, path, "expected a list")
+        return _BAD
+    items = []
+    for index, child in enumerate(nodes):
+        value = _convert(item_hint, child, f"{path}[{index}]", ctx)
+        if value is not _BAD:
+            items.append(value)
+    return tuple(items)
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node)
+    except yaml.YAMLError:  # an unknown tag such as !!python/object
+        return _BAD
+    finally:
+        loader.dispose()
+
+
+def _convert_scalar(hint: Any, node: yaml.Node, path: str, ctx: _Ctx) -> Any:
+    want = _SCALARS.get(hint, str(hint))
+    if not isinstance(node, yaml.ScalarNode):
+        ctx.error(
+            node,
+            path,
+            f"expected {want}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
+        )
+        return _BAD
+    raw = _construct(node)
+    if raw is _BAD:
+        ctx.error(node, path, f"unsupported YAML tag {node.tag}")
+        return _BAD
+    value: Any = _coerce(hint, raw)
+    if value is _BAD:
+        ctx.error(node, path, f"expected {want}, got {raw!r}")
+        return _BAD
+    generic = re.sub(r"\[\d+\]", "[]", path)
+    if hint is str and generic in PATH_KEYS:
+        value = expand_path(value)
+    if hint is Path:
+        value = Path(expand_path(value))
+    check = CHECKS.get(generic)
+    problem = check(value) if check else None
+    if problem:
+        ctx.error(node, path, problem)
+        return _BAD
+    return value
+
+
+def _coerce(hint: Any, raw: Any) -> Any:
+    if hint is bool:
+        return raw if isinstance(raw, bool) else _BAD
+    if hint is int:
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else _BAD
+    if hint is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return _BAD
+        return float(raw) if math.isfinite(raw) else _BAD
+    if hint in (str, Path):
+        if raw is None or isinstance(raw, bool | list | dict):
+            return _BAD
+        return str(raw)
+    return _BAD
+
+
+def schema_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every key path the schema knows, e.g. `players.vlc.poll_interval` (for docs tests)."""
+    keys: list[str] = []
+    for name, (_field, hint) in _fields(cls).items():
+        inner = hint
+        if typing.get_origin(hint) is tuple:
+            inner = typing.get_args(hint)[0]
+        if dataclasses.is_dataclass(inner):
+            sub = f"{prefix}{name}[]." if inner is not hint else f"{prefix}{name}."
+            keys.extend(schema_keys(typing.cast(type, inner), sub))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+__all__ = [
+    "Config",
+    "IdentifyConfig",
+    "KodiConfig",
+    "LogConfig",
+    "MpvConfig",
+    "NotifyConfig",
+    "PlayersConfig",
+    "ScrobbleConfig",
+    "TraktConfig",
+    "VlcConfig",
+    "load_config",
+    "parse_config",
+    "schema_keys",
+]

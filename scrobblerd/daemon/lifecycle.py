@@ -1,0 +1,307 @@
+"""The composition root: the one room that wires store, Trakt client, identification, delivery,
+the dispatcher, the scheduler and the watchers, starts them in dependency order and stops them in
+reverse. Only this module knows the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scrobblerd import logs
+from scrobblerd.config.loader import load_config
+from scrobblerd.config.settings import Config
+from scrobblerd.daemon import sdnotify
+from scrobblerd.daemon.statusfile import StatusFile
+from scrobblerd.errors import ConfigError
+from scrobblerd.models import ScrobbleAction
+from scrobblerd.notify.desktop import DesktopNotifier
+from scrobblerd.playback import machine as state
+from scrobblerd.playback.dispatcher import Dispatcher
+from scrobblerd.players.base import Watcher
+
+log = structlog.get_logger()
+
+STOP_DEADLINE = 10.0  # seconds; well inside systemd's default TimeoutStopSec=90, so it never kills us
+DELIVERY_INTERVAL = 30.0  # seconds between scheduled delivery rounds (submits also wake the worker)
+TOKEN_CHECK_INTERVAL = 600.0  # seconds; tokens live about a day, refresh is due well before expiry
+CACHE_UPKEEP_INTERVAL = 3600.0
+STATUS_INTERVAL = 5.0  # seconds between status-file and systemd STATUS= updates
+
+
+def build_watchers(config: Config) -> dict[str, Watcher]:
+    """One watcher per enabled player kind. Imports are lazy: a disabled player costs nothing."""
+    watchers: dict[str, Watcher] = {}
+    players = config.players
+    if players.mpv.enabled:
+        from scrobblerd.players.mpv.watcher import MpvWatcher
+
+        watchers["mpv"] = MpvWatcher(players.mpv)
+    if players.vlc.enabled:
+        from scrobblerd.players.vlc.watcher import VlcWatcher
+
+        watchers["vlc"] = VlcWatcher(players.vlc)
+    if players.kodi.enabled:
+        from scrobblerd.players.kodi.watcher import KodiWatcher
+
+        watchers["kodi"] = KodiWatcher(players.kodi)
+    return watchers
+
+
+@dataclass
+class _Parts:
+    """What the daemon has started, so stopping can undo exactly that, in reverse."""
+
+    stack: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    def push(self, name: str, undo: Callable[[], None]) -> None:
+        self.stack.append((name, undo))
+
+    def unwind(self) -> None:
+        while self.stack:
+            name, undo = self.stack.pop()
+            try:
+                undo()
+            except Exception as exc:  # stopping must go on whatever one part does
+                log.error("stop_failed", part=name, error=repr(exc), traceback=traceback.format_exc())
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: str | Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._parts = _Parts()
+        self.watchers: dict[str, Watcher] = {}
+        self._watchdog_every = sdnotify.watchdog_interval()
+        self._last_watchdog = 0.0
+        self.started_at = time.time()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        try:
+            self._start()
+            sdnotify.ready(self._status_line())
+            release_freed_memory()
+            log.info("daemon_ready", players=sorted(self.watchers), state_dir=str(self.config.state_dir))
+            while not self._stop.is_set():
+                self._stop.wait(1.0)
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            sdnotify.stopping()
+            log.info("daemon_stopping")
+            self._graceful_stop()
+            log.info("daemon_stopped")
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            self._stop.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _start(self) -> None:
+        from scrobblerd.daemon.services import Services
+
+        config = self.config
+        self.services = Services.open(config)
+        self._parts.push("services", self.services.close)
+        self.status_file = StatusFile(config.state_dir)
+        self._parts.push("final_status", lambda: self._write_status(running=False))
+
+        self.notifier = DesktopNotifier(config.notify)
+        self.dispatcher = Dispatcher(
+            state.Rules.from_config(config.scrobble),
+            self.services.delivery.submit,
+            count_parts=self.services.count_parts,
+            on_watched=self._on_watched,
+            heartbeat=self._heartbeat,
+        )
+        self.services.delivery.start()
+        self._parts.push("delivery", lambda: self.services.delivery.stop(STOP_DEADLINE / 2))
+        self.dispatcher.start()
+        self._parts.push("dispatcher", lambda: self.dispatcher.stop(STOP_DEADLINE / 3))
+
+        # Jobs are short; one worker thread keeps the idle daemon small (APScheduler's default is 10).
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+        self._add_jobs()
+        self.scheduler.start()
+        self._parts.push("scheduler", lambda: self.scheduler.shutdown(wait=False))
+
+        self.watchers = build_watchers(config)
+        for watcher in self.watchers.values():
+            watcher.start(self.dispatcher.submit)
+        self._parts.push("watchers", self._stop_watchers)
+        self._write_status()
+
+    def _graceful_stop(self) -> None:
+        """Reverse order: watchers, scheduler, dispatcher (closes open viewings into the queue),
+        delivery (one last round within the deadline), services."""
+        self._parts.unwind()
+
+    def _stop_watchers(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.stop(2.0)
+
+    # -- scheduled jobs ------------------------------------------------------------------------
+    def _add_jobs(self) -> None:
+        jobs: list[tuple[str, Callable[[], Any], float]] = [
+            ("delivery", self.services.delivery.wake, DELIVERY_INTERVAL),
+            ("token_refresh", self.services.refresh_token_if_due, TOKEN_CHECK_INTERVAL),
+            ("cache_upkeep", self._upkeep, CACHE_UPKEEP_INTERVAL),
+            ("status", self._write_status, STATUS_INTERVAL),
+            ("supervise", self._supervise, 2.0),
+        ]
+        for name, func, every in jobs:
+            # A trigger object, not the name "interval": naming it makes APScheduler scan every
+            # installed package's entry points, which costs memory for nothing.
+            trigger = IntervalTrigger(seconds=every, timezone="UTC")
+            self.scheduler.add_job(_guarded(name, func), trigger, id=name, name=name)
+
+    def _upkeep(self) -> None:
+        self.services.cache_upkeep()
+        release_freed_memory()
+
+    def _supervise(self) -> None:
+        """The dispatcher and delivery threads never die for good: restart whichever stopped.
+        Also notices a new login written by `scrobblerd auth`."""
+        self.services.notice_new_login()
+        if not self._stop.is_set() and not self.dispatcher.alive():
+            log.error("dispatcher_restarted")
+            self.dispatcher.start()
+        if not self._stop.is_set() and not self.services.delivery.alive():
+            log.error("delivery_restarted")
+            self.services.delivery.start()
+
+    def _heartbeat(self) -> None:
+        if self._watchdog_every is None:
+            return
+        now = time.monotonic()
+        if now - self._last_watchdog >= self._watchdog_every / 2:
+            self._last_watchdog = now
+            sdnotify.watchdog()
+
+    def _on_watched(self, action: ScrobbleAction) -> None:
+        """A desktop notification, when enabled, off the dispatcher thread (notify-send may take a
+        moment, and the dispatcher must never wait on it)."""
+        if not (self.config.notify.enabled or self.config.notify.rate_prompt):
+            return
+        title = action.media.title or (action.media.path or "").rsplit("/", 1)[-1]
+        threading.Thread(target=self.notifier.watched, args=(title,), name="notify", daemon=True).start()
+
+    # -- status ------------------------------------------------------------------------------
+    def players_status(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        for name in ("mpv", "vlc", "kodi"):
+            watcher = self.watchers.get(name)
+            instances = {pid: vars_of(s) for pid, s in (watcher.status().items() if watcher else [])}
+            report[name] = {
+                "enabled": watcher is not None,
+                "connected": any(i["connected"] for i in instances.values()),
+                "instances": instances,
+            }
+        return report
+
+    def _status_line(self) -> str:
+        players = self.players_status()
+        connected = [n for n, p in players.items() if p["connected"]]
+        depth = self.services.queue_depth()
+        return f"players connected: {', '.join(connected) or 'none'}; queue: {depth}"
+
+    def _write_status(self, running: bool = True) -> None:
+        changed = self.status_file.write(
+            {
+                "pid": os.getpid() if running else None,
+                "running": running,
+                "started_at": self.started_at,
+                "players": self.players_status(),
+                "delivery": self.services.delivery.status(),
+                "dispatcher": {"processed": self.dispatcher.processed, "errors": self.dispatcher.errors},
+            },
+            force=not running,
+        )
+        if running and changed:
+            sdnotify.status(self._status_line())
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload(self) -> bool:
+        """SIGHUP: validate the new config first; a bad one is refused and the old one kept."""
+        sdnotify.reloading()
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload_refused", problems=exc.problems)
+            sdnotify.ready(self._status_line())
+            return False
+        old = self.config
+        self.config = new
+        if new.log != old.log:
+            logs.configure(new.log.level, new.log.format)
+        self.dispatcher.set_rules(state.Rules.from_config(new.scrobble))
+        if new.players != old.players:
+            self._stop_watchers()
+            self.watchers = build_watchers(new)
+            for watcher in self.watchers.values():
+                watcher.start(self.dispatcher.submit)
+        if (new.trakt, new.state_dir, new.identify) != (old.trakt, old.state_dir, old.identify):
+            log.warning("reload_partial", hint="trakt, state_dir and identify changes take effect on restart")
+        log.info("config_reloaded", source=str(new.source))
+        sdnotify.ready(self._status_line())
+        return True
+
+
+def release_freed_memory() -> None:
+    """Hand heap pages freed during start-up (config parsing, imports) back to the OS, so an idle
+    daemon stays small. glibc only; elsewhere a no-op."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {"connected": obj.connected, "state": obj.state, "detail": obj.detail}
+
+
+def _guarded(name: str, func: Callable[[], Any]) -> Callable[[], None]:
+    def job() -> None:
+        try:
+            func()
+        except Exception as exc:  # a job that raises is logged and runs again at its next interval
+            log.error("job_failed", job=name, error=repr(exc), traceback=traceback.format_exc())
+
+    return job

@@ -1,0 +1,95 @@
+"""The daemon's long-lived resources, opened in dependency order and closed in reverse:
+store -> tokens -> Trakt client -> identification -> delivery worker.
+
+Part of the wiring room with daemon.py: this module builds things, daemon.py runs them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from scrobblerd.config.settings import Config
+from scrobblerd.delivery.ratings import rating_handler
+from scrobblerd.delivery.worker import DeliveryWorker
+from scrobblerd.errors import TraktError
+from scrobblerd.identify.identifier import Identifier
+from scrobblerd.models import MediaRef
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.auth import TokenManager, TokenStore
+from scrobblerd.trakt.client import TraktClient
+
+log = structlog.get_logger()
+
+SETTLE_MARGIN = 2.0  # seconds past the client's timeout before an unanswered send is checked
+
+
+@dataclass
+class Services:
+    store: Store
+    tokens: TokenManager
+    oauth: TraktClient
+    client: TraktClient
+    identifier: Identifier
+    delivery: DeliveryWorker
+
+    token_file: TokenStore
+    _token_stamp: int | None = None
+
+    @classmethod
+    def open(cls, config: Config) -> Services:
+        store = Store.open(config.state_dir)
+        oauth = TraktClient(config.trakt)  # refreshes tokens; carries no token itself
+        token_file = TokenStore(config.state_dir)
+        tokens = TokenManager(token_file, oauth)
+        client = TraktClient(config.trakt, tokens)
+        identifier = Identifier(
+            config.identify,
+            searcher=client,
+            cache=store,
+            min_duration=config.scrobble.min_duration,
+            rules_file=str(config.source) if config.source else None,
+        )
+        delivery = DeliveryWorker(
+            store, client, identifier.resolve_for_delivery, settle=config.trakt.timeout + SETTLE_MARGIN
+        )
+        handler = rating_handler(client, identifier.resolve_for_delivery)
+        for kind in ("rating", "unrate"):
+            delivery.register_handler(kind, handler)
+        return cls(store, tokens, oauth, client, identifier, delivery, token_file, token_file.stamp())
+
+    def close(self) -> None:
+        self.client.close()
+        self.oauth.close()
+        self.store.close()
+
+    def count_parts(self, media: MediaRef) -> int:
+        return self.identifier.count_parts(media)
+
+    def refresh_token_if_due(self) -> None:
+        try:
+            if self.tokens.refresh_if_due():
+                log.info("token_refreshed")
+                self.delivery.resume()
+        except TraktError as exc:
+            log.warning("token_refresh_failed", error=str(exc))
+
+    def notice_new_login(self) -> None:
+        """`scrobblerd auth` in another process rewrote the token file: deliver now rather than
+        at the next auth re-check (one stat call)."""
+        stamp = self.token_file.stamp()
+        if stamp != self._token_stamp:
+            self._token_stamp = stamp
+            if stamp is not None:
+                log.debug("token_file_changed")
+                self.delivery.resume()
+
+    def cache_upkeep(self) -> None:
+        self.store.cache_purge(time.time())
+
+    def queue_depth(self) -> int:
+        counts = deliveries.counts(self.store)
+        return counts["pending"] + counts["inflight"]

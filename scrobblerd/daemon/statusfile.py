@@ -1,0 +1,60 @@
+"""The daemon's live status, kept in a small JSON file in state_dir so `scrobblerd status` can read
+it from another process whether the daemon runs or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from scrobblerd.atomic import write_atomic
+
+STATUS_FILE = "status.json"
+# A status older than this (the daemon rewrites it on every change and at least every
+# runtime.REFRESH seconds) means the daemon is gone.
+REFRESH = 30.0
+STALE_AFTER = 3 * REFRESH
+
+
+class StatusFile:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / STATUS_FILE
+        self._last: str | None = None
+        self._written_at = 0.0
+
+    def write(self, data: dict[str, Any], *, force: bool = False) -> bool:
+        """Atomic: a reader sees the old file or the new one, never half of one. Skips the disk
+        when nothing changed and the file is still fresh, so an idle daemon writes almost nothing."""
+        same = json.dumps(data, sort_keys=True, default=str)
+        now = time.time()
+        if not force and same == self._last and now - self._written_at < REFRESH:
+            return False
+        self._last, self._written_at = same, now
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        body = json.dumps({**data, "updated_at": time.time()}, sort_keys=True, default=str)
+        write_atomic(self.path, body, mode=0o600)
+        return True
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def live(self, now: float | None = None) -> dict[str, Any] | None:
+        """The status if a daemon is running and wrote it recently, else None."""
+        data = self.read()
+        if not data or not data.get("running") or not isinstance(data.get("pid"), int):
+            return None
+        if (now or time.time()) - float(data.get("updated_at") or 0) > STALE_AFTER:
+            return None
+        try:
+            os.kill(data["pid"], 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return data

@@ -1,0 +1,175 @@
+"""The dispatcher: the one thread that owns every playback session.
+
+Watchers only enqueue PlayerEvents; this thread takes them in order, runs the pure state machine,
+and hands the resulting actions to the delivery worker. Timers (debounce, preview, pause timeout)
+are TICK events it makes itself when a session's deadline passes. Nothing else touches sessions, so
+nothing needs a lock.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from scrobblerd.models import EventKind, MediaRef, PlayerEvent, ScrobbleAction
+from scrobblerd.playback import machine as state
+
+log = structlog.get_logger()
+
+HEARTBEAT = 1.0  # seconds: the longest the loop sleeps, so the watchdog heartbeat stays fresh
+# Multi-episode names (S01E01E02, S01E01-E02, 1x01-02): only these pay for a full filename parse here.
+_MULTI_EPISODE = re.compile(r"(?i)s\d{1,2}\s?e\d{1,4}(?:\s?-?\s?e\d{1,4})+|\b\d{1,2}x\d{2,3}(?:-\d{2,3})+")
+
+ActionSink = Callable[[ScrobbleAction], None]
+PartCounter = Callable[[MediaRef], int]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        rules: state.Rules,
+        deliver: ActionSink,
+        *,
+        count_parts: PartCounter | None = None,
+        on_watched: ActionSink | None = None,
+        heartbeat: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules
+        self._deliver = deliver
+        self._count_parts = count_parts
+        self._on_watched = on_watched
+        self._heartbeat = heartbeat
+        self._clock = clock
+        self._events: queue.Queue[PlayerEvent | None] = queue.Queue()
+        self._sessions: dict[str, state.Session] = {}
+        self._parts: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._last_now = 0.0
+        self.processed = 0
+        self.errors = 0
+
+    # -- called from any thread ------------------------------------------------------------
+    def submit(self, event: PlayerEvent) -> None:
+        """The watchers' sink: enqueue only."""
+        self._events.put(event)
+
+    def set_rules(self, rules: state.Rules) -> None:
+        self._events.put(None)  # wake the loop; rules are read there on the next event
+        self.rules = rules
+
+    def start(self) -> None:
+        """Start the dispatcher thread; after a crash of the thread, start a new one."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drain what is queued, close every open viewing (a watched stop when past the threshold,
+        else a pause), hand those actions on, then end the thread."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._events.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def sessions_snapshot(self) -> dict[str, state.Session]:
+        return dict(self._sessions)
+
+    # -- the dispatcher thread -------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            try:
+                event = self._events.get(timeout=self._wait_time())
+            except queue.Empty:
+                event = None
+            try:
+                if event is not None:
+                    self._handle(event)
+                self._fire_timers()
+                if self._heartbeat is not None:
+                    self._heartbeat()
+            except Exception as exc:  # the loop never dies: one bad event is logged and skipped
+                self.errors += 1
+                log.error("dispatch_failed", error=repr(exc), traceback=traceback.format_exc())
+            if self._stopping.is_set() and self._events.empty():
+                self._close_all()
+                return
+
+    def _now(self, at: float | None = None) -> float:
+        now = max(self._last_now, at if at is not None else self._clock())
+        self._last_now = now
+        return now
+
+    def _wait_time(self) -> float:
+        deadlines = [
+            d for s in self._sessions.values() if (d := state.next_deadline(s, self.rules)) is not None
+        ]
+        if not deadlines:
+            return HEARTBEAT
+        return max(0.0, min(HEARTBEAT, min(deadlines) - self._clock()))
+
+    def _handle(self, event: PlayerEvent) -> None:
+        if event.media is not None:
+            event = replace(event, media=self._with_parts(event.media))
+        session = self._sessions.get(event.player) or state.new_session(event.player)
+        now = self._now(event.at)
+        session, actions = state.step(session, event, now, self.rules)
+        self._sessions[event.player] = session
+        self.processed += 1
+        self._emit(actions)
+
+    def _fire_timers(self) -> None:
+        now = self._clock()
+        for player, session in list(self._sessions.items()):
+            deadline = state.next_deadline(session, self.rules)
+            if deadline is not None and deadline <= now:
+                tick = PlayerEvent(EventKind.TICK, player, now)
+                new, actions = state.step(session, tick, self._now(now), self.rules)
+                self._sessions[player] = new
+                self._emit(actions)
+
+    def _close_all(self) -> None:
+        now = self._now()
+        for player, session in list(self._sessions.items()):
+            new, actions = state.close(session, now, self.rules)
+            self._sessions[player] = new
+            self._emit(actions)
+
+    def _emit(self, actions: list[ScrobbleAction]) -> None:
+        for action in actions:
+            log.info(
+                "scrobble_decided",
+                action=action.kind.value,
+                player=action.player,
+                progress=action.progress,
+                watched=action.watched,
+                media=action.media.path or action.media.title,
+            )
+            self._deliver(action)
+            if action.watched and self._on_watched is not None:
+                self._on_watched(action)
+
+    def _with_parts(self, media: MediaRef) -> MediaRef:
+        if media.parts > 1 or self._count_parts is None or not media.path:
+            return media
+        name = media.path.rsplit("/", 1)[-1]
+        if not _MULTI_EPISODE.search(name):
+            return media
+        if media.key not in self._parts:
+            self._parts[media.key] = max(1, self._count_parts(media))
+        return replace(media, parts=self._parts[media.key])
