@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, PlayerEvent
+from scrobblerd.players.kodi.settings import KodiConfig
 from scrobblerd.players.kodi.watcher import KodiWatcher
 from tests.conftest import make_video
 from tests.live.run_kodi import KodiProcess, free_port

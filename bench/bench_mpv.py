@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scrobblerd import logs
-from scrobblerd.config.settings import MpvConfig
 from scrobblerd.models import EventKind, PlayerEvent
+from scrobblerd.players.mpv.settings import MpvConfig
 from scrobblerd.players.mpv.watcher import MpvWatcher
 from tests.conftest import make_video
 from tests.live.run_mpv import MpvProcess

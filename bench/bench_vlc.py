@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scrobblerd.config.settings import VlcConfig
 from scrobblerd.models import EventKind, PlayerEvent
+from scrobblerd.players.vlc.settings import VlcConfig
 from scrobblerd.players.vlc.watcher import VlcWatcher
 from tests.conftest import make_video
 from tests.live.run_vlc import VlcProcess, free_port

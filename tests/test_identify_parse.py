@@ -60,10 +60,14 @@ def test_importing_identify_does_not_load_guessit() -> None:
     assert out.stdout.strip() == "ok", out.stderr
 
 
-def test_identify_imports_no_player_and_no_daemon() -> None:
+def test_identify_imports_no_watcher_and_no_daemon() -> None:
+    """Only the players' config sections (through the config schema) may come along."""
     code = (
         "import sys, scrobblerd.identify.identifier\n"
-        "bad = [m for m in sys.modules if m.startswith(('scrobblerd.players', 'scrobblerd.daemon'))]\n"
+        "watchers = [m for m in sys.modules if m.startswith('scrobblerd.players.')\n"
+        "    and m.rsplit('.', 1)[-1] not in ('registry', 'base', 'settings', 'mpv', 'vlc', 'kodi')]\n"
+        "bad = watchers + [m for m in sys.modules if m.startswith('scrobblerd.daemon')]\n"
+        "assert 'scrobblerd.players.mpv.settings' in sys.modules, 'the check sees the players room'\n"
         "assert not bad, bad\nprint('ok')"
     )
     out = subprocess.run(

@@ -22,10 +22,10 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
 from scrobblerd.players.kodi import rpc as kodi_rpc
 from scrobblerd.players.kodi import watcher as kodi
+from scrobblerd.players.kodi.settings import KodiConfig
 from scrobblerd.players.kodi.watcher import (
     KodiWatcher,
     Notification,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from scrobblerd.config.settings import MpvConfig
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
+from scrobblerd.players.mpv.settings import MpvConfig
 from scrobblerd.players.mpv.watcher import (
     MpvIpc,
     MpvTracker,

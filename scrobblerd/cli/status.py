@@ -40,11 +40,9 @@ def gather(config: Config) -> dict[str, Any]:
     with Store.open(config.state_dir) as store:
         counts = deliveries.counts(store)
         last = [h.to_json() for h in store.history(limit=LAST_SCROBBLES)]
-    enabled = {
-        "mpv": config.players.mpv.enabled,
-        "vlc": config.players.vlc.enabled,
-        "kodi": config.players.kodi.enabled,
-    }
+    from scrobblerd.players import registry
+
+    enabled = {spec.name: registry.settings_of(config.players, spec).enabled for spec in registry.PLAYERS}
     players: dict[str, Any] = {}
     for name, on in enabled.items():
         seen = (live or {}).get("players", {}).get(name, {})

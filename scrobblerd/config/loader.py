@@ -21,18 +21,17 @@ import yaml
 from scrobblerd.config.settings import (
     Config,
     IdentifyConfig,
-    KodiConfig,
     LogConfig,
-    MpvConfig,
     NotifyConfig,
     OverrideRule,
     PlayersConfig,
     ScrobbleConfig,
     TraktConfig,
-    VlcConfig,
     default_config_path,
 )
 from scrobblerd.errors import ConfigError
+from scrobblerd.players.registry import PLAYERS
+from scrobblerd.secret import Secret
 
 ENV_CONFIG = "SCROBBLERD_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -81,19 +80,33 @@ CHECKS: dict[str, Check] = {
     "scrobble.min_duration": _not_negative,
     "scrobble.preview_time": _not_negative,
     "scrobble.pause_timeout": _positive,
-    "players.vlc.url": _url,
-    "players.vlc.poll_interval": _positive,
-    "players.kodi.port": _PORT,
-    "players.kodi.http_port": _PORT,
     "identify.exclude[]": _regex,
     "identify.cache_ttl": _not_negative,
     "identify.negative_ttl": _not_negative,
     "identify.overrides[].type": _choice(OVERRIDE_TYPES),
     "identify.overrides[].path": _regex,
 }
-PATH_KEYS = {"state_dir", "identify.include[]", "players.mpv.ipc_path[]"}
+PATH_KEYS = {"state_dir", "identify.include[]"}
 # A scalar where a list is expected is taken as a one-element list (ipc_path: /tmp/mpvsocket).
-SCALAR_AS_LIST = {"players.mpv.ipc_path", "identify.include", "identify.exclude"}
+SCALAR_AS_LIST = {"identify.include", "identify.exclude"}
+# Each player's section declares its checks in its fields' metadata (players/<name>/settings.py).
+NAMED_CHECKS: dict[str, Check] = {"url": _url, "positive": _positive, "port": _PORT, "regex": _regex}
+
+
+def _player_rules() -> None:
+    for spec in PLAYERS:
+        for item in dataclasses.fields(spec.settings):
+            key = f"players.{spec.name}.{item.name}"
+            meta = item.metadata
+            if "check" in meta:
+                CHECKS[key] = NAMED_CHECKS[meta["check"]]
+            if meta.get("scalar_as_list"):
+                SCALAR_AS_LIST.add(key)
+            if meta.get("path"):
+                PATH_KEYS.add(f"{key}[]" if meta.get("scalar_as_list") else key)
+
+
+_player_rules()
 
 
 @dataclasses.dataclass
@@ -295,10 +308,10 @@ def _coerce(hint: Any, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             return _BAD
         return float(raw) if math.isfinite(raw) else _BAD
-    if hint in (str, Path):
+    if hint in (str, Path, Secret):
         if raw is None or isinstance(raw, bool | list | dict):
             return _BAD
-        return str(raw)
+        return Secret(raw) if hint is Secret else str(raw)
     return _BAD
 
 
@@ -320,14 +333,11 @@ def schema_keys(cls: type = Config, prefix: str = "") -> list[str]:
 __all__ = [
     "Config",
     "IdentifyConfig",
-    "KodiConfig",
     "LogConfig",
-    "MpvConfig",
     "NotifyConfig",
     "PlayersConfig",
     "ScrobbleConfig",
     "TraktConfig",
-    "VlcConfig",
     "load_config",
     "parse_config",
     "schema_keys",

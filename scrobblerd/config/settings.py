@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
+
+from scrobblerd.players.registry import PLAYERS
+from scrobblerd.secret import Secret
 
 # The app's own credentials, from the Trakt API v2 document's header (users may override them).
 DEFAULT_CLIENT_ID = "77c46c77cc7ace17e9de3d862298c25e63ede51eedcfd503582bc81b40c74132"
@@ -24,22 +28,12 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("scrobblerd")) / "config.yaml"
 
 
-def _mask(secret: str) -> str:
-    return "'***'" if secret else "''"
-
-
 @dataclass(frozen=True)
 class TraktConfig:
     client_id: str = DEFAULT_CLIENT_ID
-    client_secret: str = field(default=DEFAULT_CLIENT_SECRET, repr=False)
+    client_secret: Secret = Secret(DEFAULT_CLIENT_SECRET)
     api_url: str = DEFAULT_API_URL
     timeout: float = 10.0
-
-    def __repr__(self) -> str:
-        return (
-            f"TraktConfig(client_id={self.client_id!r}, client_secret={_mask(self.client_secret)}, "
-            f"api_url={self.api_url!r}, timeout={self.timeout!r})"
-        )
 
 
 @dataclass(frozen=True)
@@ -56,47 +50,15 @@ class ScrobbleConfig:
     pause_timeout: float = 3600.0  # seconds paused after which a viewing ends (counts if past threshold)
 
 
-@dataclass(frozen=True)
-class MpvConfig:
-    enabled: bool = True
-    ipc_path: tuple[str, ...] = ("/tmp/mpvsocket",)  # noqa: S108 - mpv's conventional socket path
+def _players_section() -> Any:
+    """`players.<name>` for every player in the registry, each with its own section's defaults."""
+    fields = [(spec.name, spec.settings, field(default_factory=spec.settings)) for spec in PLAYERS]
+    section = make_dataclass("PlayersConfig", fields, frozen=True)
+    section.__module__ = __name__
+    return section
 
 
-@dataclass(frozen=True)
-class VlcConfig:
-    enabled: bool = False
-    url: str = "http://127.0.0.1:8080"
-    password: str = field(default="", repr=False)
-    poll_interval: float = 1.0
-
-    def __repr__(self) -> str:
-        return (
-            f"VlcConfig(enabled={self.enabled!r}, url={self.url!r}, password={_mask(self.password)}, "
-            f"poll_interval={self.poll_interval!r})"
-        )
-
-
-@dataclass(frozen=True)
-class KodiConfig:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 9090
-    http_port: int = 8080
-    username: str = "kodi"
-    password: str = field(default="", repr=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"KodiConfig(enabled={self.enabled!r}, host={self.host!r}, port={self.port!r}, "
-            f"http_port={self.http_port!r}, username={self.username!r}, password={_mask(self.password)})"
-        )
-
-
-@dataclass(frozen=True)
-class PlayersConfig:
-    mpv: MpvConfig = field(default_factory=MpvConfig)
-    vlc: VlcConfig = field(default_factory=VlcConfig)
-    kodi: KodiConfig = field(default_factory=KodiConfig)
+PlayersConfig: Any = _players_section()
 
 
 @dataclass(frozen=True)

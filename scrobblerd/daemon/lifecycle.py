@@ -13,7 +13,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -33,6 +32,7 @@ from scrobblerd.models import ScrobbleAction
 from scrobblerd.notify.desktop import DesktopNotifier
 from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
+from scrobblerd.players import registry
 from scrobblerd.players.base import Watcher
 
 log = structlog.get_logger()
@@ -44,41 +44,18 @@ CACHE_UPKEEP_INTERVAL = 3600.0
 STATUS_INTERVAL = 5.0  # seconds between status-file and systemd STATUS= updates
 
 
-def build_watchers(config: Config) -> dict[str, Watcher]:
-    """One watcher per enabled player kind. Imports are lazy: a disabled player costs nothing."""
-    watchers: dict[str, Watcher] = {}
-    players = config.players
-    if players.mpv.enabled:
-        from scrobblerd.players.mpv.watcher import MpvWatcher
+class _Parts(contextlib.ExitStack):
+    """What the daemon has started, so stopping undoes exactly that, in reverse; one part that
+    fails to stop is logged and the others still stop."""
 
-        watchers["mpv"] = MpvWatcher(players.mpv)
-    if players.vlc.enabled:
-        from scrobblerd.players.vlc.watcher import VlcWatcher
-
-        watchers["vlc"] = VlcWatcher(players.vlc)
-    if players.kodi.enabled:
-        from scrobblerd.players.kodi.watcher import KodiWatcher
-
-        watchers["kodi"] = KodiWatcher(players.kodi)
-    return watchers
-
-
-@dataclass
-class _Parts:
-    """What the daemon has started, so stopping can undo exactly that, in reverse."""
-
-    stack: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-
-    def push(self, name: str, undo: Callable[[], None]) -> None:
-        self.stack.append((name, undo))
-
-    def unwind(self) -> None:
-        while self.stack:
-            name, undo = self.stack.pop()
+    def push_part(self, name: str, undo: Callable[[], None]) -> None:
+        def guarded() -> None:
             try:
                 undo()
             except Exception as exc:  # stopping must go on whatever one part does
                 log.error("stop_failed", part=name, error=repr(exc), traceback=traceback.format_exc())
+
+        self.callback(guarded)
 
 
 class Daemon:
@@ -136,9 +113,9 @@ class Daemon:
 
         config = self.config
         self.services = Services.open(config)
-        self._parts.push("services", self.services.close)
+        self._parts.push_part("services", self.services.close)
         self.status_file = StatusFile(config.state_dir)
-        self._parts.push("final_status", lambda: self._write_status(running=False))
+        self._parts.push_part("final_status", lambda: self._write_status(running=False))
 
         self.notifier = DesktopNotifier(config.notify)
         self.dispatcher = Dispatcher(
@@ -149,9 +126,9 @@ class Daemon:
             heartbeat=self._heartbeat,
         )
         self.services.delivery.start()
-        self._parts.push("delivery", lambda: self.services.delivery.stop(STOP_DEADLINE / 2))
+        self._parts.push_part("delivery", lambda: self.services.delivery.stop(STOP_DEADLINE / 2))
         self.dispatcher.start()
-        self._parts.push("dispatcher", lambda: self.dispatcher.stop(STOP_DEADLINE / 3))
+        self._parts.push_part("dispatcher", lambda: self.dispatcher.stop(STOP_DEADLINE / 3))
 
         # Jobs are short; one worker thread keeps the idle daemon small (APScheduler's default is 10).
         self.scheduler = BackgroundScheduler(
@@ -161,18 +138,18 @@ class Daemon:
         )
         self._add_jobs()
         self.scheduler.start()
-        self._parts.push("scheduler", lambda: self.scheduler.shutdown(wait=False))
+        self._parts.push_part("scheduler", lambda: self.scheduler.shutdown(wait=False))
 
-        self.watchers = build_watchers(config)
+        self.watchers = registry.build_watchers(config.players)
         for watcher in self.watchers.values():
             watcher.start(self.dispatcher.submit)
-        self._parts.push("watchers", self._stop_watchers)
+        self._parts.push_part("watchers", self._stop_watchers)
         self._write_status()
 
     def _graceful_stop(self) -> None:
         """Reverse order: watchers, scheduler, dispatcher (closes open viewings into the queue),
         delivery (one last round within the deadline), services."""
-        self._parts.unwind()
+        self._parts.close()
 
     def _stop_watchers(self) -> None:
         for watcher in self.watchers.values():
@@ -227,7 +204,7 @@ class Daemon:
     # -- status ------------------------------------------------------------------------------
     def players_status(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
-        for name in ("mpv", "vlc", "kodi"):
+        for name in registry.names():
             watcher = self.watchers.get(name)
             instances = {pid: vars_of(s) for pid, s in (watcher.status().items() if watcher else [])}
             report[name] = {
@@ -275,7 +252,7 @@ class Daemon:
         self.dispatcher.set_rules(state.Rules.from_config(new.scrobble))
         if new.players != old.players:
             self._stop_watchers()
-            self.watchers = build_watchers(new)
+            self.watchers = registry.build_watchers(new.players)
             for watcher in self.watchers.values():
                 watcher.start(self.dispatcher.submit)
         if (new.trakt, new.state_dir, new.identify) != (old.trakt, old.state_dir, old.identify):

@@ -9,13 +9,25 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
 from scrobblerd.models import PlayerEvent, PlayerStatus
 
 EventSink = Callable[[PlayerEvent], None]
+
+
+@dataclass(frozen=True)
+class PlayerSpec:
+    """What the registry knows of a player: its config section (a frozen dataclass, the keys of
+    `players.<name>`) and where its watcher lives (`module:Class`, built with that section)."""
+
+    name: str
+    settings: type[Any]
+    watcher: str
+
 
 # Reconnect backoff for absent players: quick to find a player that starts later, cheap when
 # none ever does.

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, PlayerEvent, PlayerStatus
 from scrobblerd.players.kodi import watcher as kodi_watcher
+from scrobblerd.players.kodi.settings import KodiConfig
 from scrobblerd.players.kodi.watcher import HttpRpc, KodiConnectionError, KodiWatcher
 from tests.conftest import require_binary
 from tests.live.run_kodi import (

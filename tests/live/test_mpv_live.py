@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scrobblerd.config.settings import MpvConfig
 from scrobblerd.models import EventKind, PlayerEvent
 from scrobblerd.players.base import RECONNECT_MAX_DELAY
+from scrobblerd.players.mpv.settings import MpvConfig
 from scrobblerd.players.mpv.watcher import MpvWatcher
 from tests.conftest import require_binary
 from tests.live.run_mpv import MpvFactory

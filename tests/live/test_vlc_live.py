@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import structlog
 
-from scrobblerd.config.settings import VlcConfig
 from scrobblerd.models import EventKind, PlayerEvent
 from scrobblerd.players.vlc import watcher as vlc_module
+from scrobblerd.players.vlc.settings import VlcConfig
 from scrobblerd.players.vlc.watcher import VlcWatcher
 from tests.live.run_vlc import VlcProcess, filename, free_port
 

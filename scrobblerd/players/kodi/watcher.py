@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from scrobblerd.config.settings import KodiConfig
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent, PlayerStatus
 from scrobblerd.players.base import (
     RECONNECT_MAX_DELAY,
@@ -59,6 +58,7 @@ from scrobblerd.players.kodi.rpc import (
     StreamDecoder,
     TcpRpc,
 )
+from scrobblerd.players.kodi.settings import KodiConfig
 
 __all__ = [
     "CALL_TIMEOUT",

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from scrobblerd.config.settings import MpvConfig
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import PlayerEvent, PlayerStatus
 from scrobblerd.players.base import (
@@ -30,6 +29,7 @@ from scrobblerd.players.base import (
     backoff_delays,
 )
 from scrobblerd.players.mpv.ipc import REQUEST_TIMEOUT, MpvIpc, split_lines
+from scrobblerd.players.mpv.settings import MpvConfig
 from scrobblerd.players.mpv.track import (
     END_REASONS,
     MEDIA_PROPS,

@@ -18,7 +18,6 @@ from urllib.parse import unquote, urlsplit
 import requests
 import structlog
 
-from scrobblerd.config.settings import VlcConfig
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent, PlayerStatus
 from scrobblerd.players.base import (
@@ -28,6 +27,7 @@ from scrobblerd.players.base import (
     ThreadedWatcher,
     backoff_delays,
 )
+from scrobblerd.players.vlc.settings import VlcConfig
 
 STATUS_PATH = "/requests/status.json"
 PLAYLIST_PATH = "/requests/playlist.json"
