@@ -43,6 +43,20 @@ class PermanentError(TraktError):
     """Retrying the same request will not help: 400, 403, 404, 405, 412, 420, 422."""
 
 
+class AccountLimitError(PermanentError):
+    """420: the account hit a Trakt limit (e.g. list sizes on a free account). That item fails
+    visibly with the reason; retrying it will not help until the user acts."""
+
+
+class AccountLockedError(TransientError):
+    """423: Trakt locked the account. Writes pause (the queue keeps everything) and are tried
+    again now and then (`retry_after`), so delivery resumes by itself once Trakt unlocks it."""
+
+
+class VipOnlyError(PermanentError):
+    """426: a feature only paid (VIP) accounts have. The feature is switched off, said once."""
+
+
 class UnauthorizedError(TraktError, AuthError):
     """401 even after a refresh: delivery pauses until the user re-authorises."""
 

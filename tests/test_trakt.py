@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from scrobblerd.config.settings import TraktConfig
-from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
+from scrobblerd.errors import (
+    AccountLimitError,
+    AccountLockedError,
+    AuthError,
+    PermanentError,
+    TransientError,
+    UnauthorizedError,
+    VipOnlyError,
+)
 from scrobblerd.models import ActionKind, Episode, Movie, Show
 from scrobblerd.trakt.auth import TokenManager, TokenStore
 from scrobblerd.trakt.client import TraktClient, retry_after_seconds, search_escape, sync_body
@@ -125,7 +133,7 @@ def test_server_errors_are_transient(fake: FakeTrakt, client: TraktClient, statu
     assert client.scrobble(ActionKind.STOP, MATRIX, 90.0).action == "scrobble"
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 405, 412, 420, 422, 418])
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 412, 420, 422, 426, 418])
 def test_client_errors_are_permanent(fake: FakeTrakt, client: TraktClient, status: int) -> None:
     fake.fail_next(1, status, paths="/sync/history")
     with pytest.raises(PermanentError) as err:
@@ -303,3 +311,23 @@ def test_sync_body_groups_episodes_without_ids_under_their_show() -> None:
             }
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(420, AccountLimitError), (423, AccountLockedError), (426, VipOnlyError)]
+)
+def test_account_statuses_have_their_own_errors(
+    fake: FakeTrakt, client: TraktClient, status: int, kind: type[Exception]
+) -> None:
+    fake.fail_next(1, status, paths="/sync/history")
+    with pytest.raises(kind) as err:
+        client.add_history([(MATRIX, datetime.now(UTC))])
+    assert getattr(err.value, "status", None) == status
+
+
+def test_a_locked_account_is_retried_later_not_dropped(fake: FakeTrakt, client: TraktClient) -> None:
+    fake.fail_next(1, 423, paths="/scrobble")
+    with pytest.raises(TransientError) as err:
+        client.scrobble(ActionKind.STOP, MATRIX, 90.0)
+    assert isinstance(err.value, AccountLockedError)
+    assert err.value.retry_after == 120.0

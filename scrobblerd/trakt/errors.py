@@ -14,9 +14,20 @@ from typing import Any, TypeVar
 
 import requests
 
-from scrobblerd.errors import PermanentError, TransientError, UnauthorizedError
+from scrobblerd.errors import (
+    AccountLimitError,
+    AccountLockedError,
+    PermanentError,
+    TransientError,
+    UnauthorizedError,
+    VipOnlyError,
+)
 
 BODY_EXCERPT = 200  # characters of an error body kept in an exception message
+ACCOUNT_LIMIT = 420  # Trakt: account limit exceeded (free accounts)
+ACCOUNT_LOCKED = 423  # Trakt: account locked
+VIP_ONLY = 426  # Trakt: a VIP-only feature
+LOCKED_RETRY = 120.0  # seconds between writes while the account is locked
 
 T = TypeVar("T")
 
@@ -56,6 +67,12 @@ def raise_for_status(resp: requests.Response, what: str) -> None:
         raise TransientError(f"{detail}: {excerpt(resp)}", status, retry_after)
     if status == 401:
         raise UnauthorizedError(f"{detail}: run `scrobblerd auth`", status)
+    if status == ACCOUNT_LIMIT:
+        raise AccountLimitError(f"{detail}: the Trakt account hit a limit: {excerpt(resp)}", status)
+    if status == ACCOUNT_LOCKED:
+        raise AccountLockedError(f"{detail}: the Trakt account is locked; see trakt.tv", status, LOCKED_RETRY)
+    if status == VIP_ONLY:
+        raise VipOnlyError(f"{detail}: this feature needs a Trakt VIP account", status)
     raise PermanentError(f"{detail}: {excerpt(resp)}", status)
 
 
