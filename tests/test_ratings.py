@@ -33,7 +33,8 @@ from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import PermanentError, TransientError
 from scrobblerd.models import Episode, Item, MediaRef, Movie, Show
 from scrobblerd.store import deliveries
-from scrobblerd.store.db import HistoryRecord, Store, history_delivered, history_identify, history_insert
+from scrobblerd.store.db import Store
+from scrobblerd.store.history import HistoryRecord, history_delivered, history_identify, history_insert
 from scrobblerd.trakt.auth import Token, TokenStore
 from scrobblerd.trakt.client import TraktClient
 from tests.trakt_server import FakeTrakt

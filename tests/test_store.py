@@ -11,7 +11,9 @@ import pytest
 from scrobblerd.errors import StoreError
 from scrobblerd.models import ActionKind, MediaRef, Movie, ScrobbleAction
 from scrobblerd.store import deliveries
-from scrobblerd.store.db import DB_NAME, SCHEMA_VERSION, Store, history_identify
+from scrobblerd.store.db import Store
+from scrobblerd.store.history import history_identify
+from scrobblerd.store.schema import DB_NAME, SCHEMA_VERSION
 
 
 def watch(viewing: str, at: float = 1_700_000_000.0, path: str = "/v/The.Matrix.1999.mkv") -> ScrobbleAction:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from scrobblerd.errors import PermanentError
 from scrobblerd.models import Episode, Item, MediaRef, Show, item_from_json
-from scrobblerd.store.db import HistoryRecord
+from scrobblerd.store.history import HistoryRecord
 from scrobblerd.timefmt import iso_utc, parse_time
 
 RATING_KIND = "rating"  # queue row kind (scrobblerd.store.deliveries.RATING)

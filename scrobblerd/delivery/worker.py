@@ -31,8 +31,9 @@ from scrobblerd.delivery.recovery import RECOVERY_WINDOW, recover_inflight
 from scrobblerd.errors import AuthError, PermanentError, TransientError
 from scrobblerd.models import ActionKind, Item, MediaRef, ScrobbleAction, item_from_json
 from scrobblerd.store import deliveries
-from scrobblerd.store.db import Store, history_delivered, history_identify
+from scrobblerd.store.db import Store
 from scrobblerd.store.deliveries import QueueRow
+from scrobblerd.store.history import history_delivered, history_identify
 from scrobblerd.timefmt import iso_utc, utc_datetime
 
 # The worker's public face: its parts live in delivery_health, delivery_live, delivery_match and

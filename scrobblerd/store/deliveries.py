@@ -16,7 +16,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
-from scrobblerd.store.db import HistoryRecord, Store, history_insert
+from scrobblerd.store.db import Store
+from scrobblerd.store.history import HistoryRecord, history_insert
 from scrobblerd.timefmt import iso_utc
 
 WATCH = "watch"

@@ -1,0 +1,52 @@
+"""The identification cache: a resolved match (or a known miss) per key, with an expiry."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class IdCache:
+    """The Store's cache methods."""
+
+    def read(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover - the Store's
+        raise NotImplementedError
+
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover - the Store's
+        raise NotImplementedError
+
+    def cache_get(self, key: str, *, now: float | None = None) -> dict[str, Any] | None:
+        """The cached value, or None when missing or expired."""
+        now = time.time() if now is None else now
+        with self.read() as conn:
+            row = conn.execute("SELECT value, expires_at FROM id_cache WHERE key = ?", (key,)).fetchone()
+        if row is None or row["expires_at"] <= now:
+            return None
+        value: dict[str, Any] = json.loads(row["value"])
+        return value
+
+    def cache_put(self, key: str, value: dict[str, Any], ttl: float, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO id_cache (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, json.dumps(value, sort_keys=True), now + ttl),
+            )
+
+    def cache_delete(self, key: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM id_cache WHERE key = ?", (key,))
+
+    def cache_purge(self, now: float | None = None) -> int:
+        """Remove expired entries; returns how many."""
+        now = time.time() if now is None else now
+        with self.write() as conn:
+            return conn.execute("DELETE FROM id_cache WHERE expires_at <= ?", (now,)).rowcount
+
+    def cache_clear(self) -> int:
+        """Forget every cached identification; returns how many entries were removed."""
+        with self.write() as conn:
+            return conn.execute("DELETE FROM id_cache").rowcount
