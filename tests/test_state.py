@@ -11,14 +11,19 @@ import ast
 import math
 from dataclasses import fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from scrobblerd.config.settings import ScrobbleConfig
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
+from scrobblerd.playback import conversation
 from scrobblerd.playback import machine as state
+from scrobblerd.playback import session as session_types
+from scrobblerd.playback import steady as quick_path
 from scrobblerd.playback.machine import Rules, Session, close, new_session, next_deadline, step
+from scrobblerd.playback.steady import steady
 
 PLAYER = "mpv:/tmp/mpvsocket"
 T0 = 1_700_000_000.0
@@ -462,7 +467,7 @@ def test_step_is_pure() -> None:
 
 
 def test_session_state_mirrors_the_draft_fields() -> None:
-    assert ["player", *state._Core._fields] == [f.name for f in fields(state._Draft)]
+    assert ["player", *session_types.Core._fields] == [f.name for f in fields(session_types.Draft)]
 
 
 def test_rules_from_config() -> None:
@@ -477,7 +482,10 @@ def test_rules_from_config() -> None:
     assert Rules.from_config(ScrobbleConfig()) == Rules()
 
 
-ALLOWED_IMPORTS = {"__future__", "math", "dataclasses", "typing", "enum", "scrobblerd.models"}
+PURE_MODULES = (state, session_types, conversation, quick_path)
+ALLOWED_IMPORTS = {"__future__", "math", "dataclasses", "typing", "enum", "scrobblerd.models"} | {
+    m.__name__ for m in PURE_MODULES
+}
 TYPE_CHECKING_IMPORTS = {"collections.abc"}
 
 
@@ -489,8 +497,9 @@ def _imported(node: ast.AST) -> set[str]:
     return set()
 
 
-def test_state_imports_only_models_and_the_standard_library() -> None:
-    tree = ast.parse(Path(state.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", PURE_MODULES, ids=lambda m: m.__name__)
+def test_the_pure_machine_imports_only_models_and_the_standard_library(module: ModuleType) -> None:
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
     runtime: set[str] = set()
     typing_only: set[str] = set()
     for node in tree.body:
@@ -507,7 +516,7 @@ def test_state_imports_only_models_and_the_standard_library() -> None:
 def test_plain_progress_reports_take_the_quick_path() -> None:
     s, _ = run([(0, "play", 600)], until=0)
     report = event("progress", 630.5, paused=False)
-    quick = state._steady(s, report, T0 + 30, R)
+    quick = steady(s, report, T0 + 30, R)
     assert quick is not None
     assert (quick, []) == state._full_step(s, report, T0 + 30, R)
     assert quick.progress(T0 + 30) == 10.51

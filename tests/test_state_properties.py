@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scrobblerd.models import ActionKind, EventKind, MediaRef, PlayerEvent, ScrobbleAction
 from scrobblerd.playback import machine as state
 from scrobblerd.playback.machine import Rules, Session, close, new_session, next_deadline, step
+from scrobblerd.playback.steady import steady
 
 PLAYER = "kodi:127.0.0.1:9090"
 T0 = 1_700_000_000.0
@@ -198,7 +199,7 @@ def test_the_quick_path_agrees_with_the_full_step(script: list[tuple[float, Play
                 (None, core.duration)[(i // 2) % 2],
                 (None, not core.playing)[(seed + i // 3) % 2],
             )
-            quick = state._steady(s, report, now, RULES)
+            quick = steady(s, report, now, RULES)
             if quick is not None:
                 assert (quick, []) == state._full_step(s, report, now, RULES)
         s, _ = step(s, ev, now, RULES)
