@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     ENDED = "ended"  # natural end of the item (eof)
     LOST = "lost"  # the player vanished (socket closed, HTTP gone, killed)
     TICK = "tick"  # a timer; lets the pure state machine act on elapsed time
+    RESUME = "resume"  # the answer to a ResumeQuery: `point` is the saved progress, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class PlayerEvent:
     position: float | None = None
     duration: float | None = None
     paused: bool | None = None
+    point: float | None = None  # RESUME only: the saved progress (percent) for `media`, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,34 @@ class ScrobbleAction:
     part: int = 0
     parts: int = 1
     late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeQuery:
+    """A decision of the state machine: a viewing began at the start of `media`; look up its
+    saved playback point and answer with a RESUME event for `player`."""
+
+    player: str
+    viewing: str
+    media: MediaRef
+    duration: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeekCommand:
+    """A decision of the state machine: seek `player` to `position` seconds (`progress` percent),
+    the saved point of the viewing that just began."""
+
+    player: str
+    viewing: str
+    media: MediaRef
+    position: float
+    progress: float
+    at: float
+
+
+Decision = ScrobbleAction | ResumeQuery | SeekCommand
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,14 @@ BAD = [
     ("state_dir: [a, b]\n", 1, "state_dir", "expected a path"),
     ("state_dir: !!python/object:os.system x\n", 1, "state_dir", "unsupported YAML tag"),
     ("trakt:\n  timeout: 5\n  timeout: 6\n", 3, "trakt.timeout", "given twice"),
+    ("resume:\n  min_progress: 120\n", 2, "resume.min_progress", "between 0 and 100"),
+    ("resume:\n  enabled: on please\n", 2, "resume.enabled", "expected true or false"),
+    (
+        "resume:\n  min_progress: 50\n  max_progress: 40\n",
+        2,
+        "resume.min_progress",
+        "below resume.max_progress",
+    ),
     ("- a\n- b\n", 1, "(top level)", "must be a mapping"),
     ("trakt: [1,\n", 2, "(yaml)", ""),
     ("a: b: c\n", 1, "(yaml)", "mapping values"),
@@ -94,6 +102,7 @@ def test_defaults_match_the_interface() -> None:
     assert c.players.kodi.username == "kodi"
     assert c.identify.include == () and c.identify.exclude == ()
     assert c.log.level == "info" and c.log.format == "auto"
+    assert (c.resume.enabled, c.resume.min_progress, c.resume.max_progress) == (False, 2, None)
     assert str(c.state_dir).endswith("scrobblerd")
 
 

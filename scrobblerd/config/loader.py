@@ -25,6 +25,7 @@ from scrobblerd.config.settings import (
     NotifyConfig,
     OverrideRule,
     PlayersConfig,
+    ResumeConfig,
     ScrobbleConfig,
     TraktConfig,
     default_config_path,
@@ -80,6 +81,8 @@ CHECKS: dict[str, Check] = {
     "scrobble.min_duration": _not_negative,
     "scrobble.preview_time": _not_negative,
     "scrobble.pause_timeout": _positive,
+    "resume.min_progress": _between(0, 100),
+    "resume.max_progress": _between(0, 100),
     "identify.exclude[]": _regex,
     "identify.cache_ttl": _not_negative,
     "identify.negative_ttl": _not_negative,
@@ -199,6 +202,8 @@ def _build(cls: type, node: yaml.MappingNode, prefix: str, ctx: _Ctx) -> Any:
     if cls is OverrideRule:
         values["line"] = node.start_mark.line + 1
         _check_rule(values, node, prefix.rstrip("."), ctx)
+    if cls is ResumeConfig and values.get("min_progress", 0.0) >= (values.get("max_progress") or 100.0):
+        ctx.error(node, prefix + "min_progress", "must be below resume.max_progress")
     return cls(**values)
 
 

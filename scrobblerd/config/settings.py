@@ -97,6 +97,13 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class ResumeConfig:
+    enabled: bool = False  # seek a player that starts an item from the beginning to its saved point
+    min_progress: float = 2.0  # percent; points outside [min_progress, max_progress] are ignored
+    max_progress: float | None = None  # percent; None means scrobble.threshold
+
+
+@dataclass(frozen=True)
 class Config:
     trakt: TraktConfig = field(default_factory=TraktConfig)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -105,4 +112,5 @@ class Config:
     players: PlayersConfig = field(default_factory=PlayersConfig)
     identify: IdentifyConfig = field(default_factory=IdentifyConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     source: Path | None = None  # the file this came from; None for built-in defaults

@@ -5,8 +5,10 @@ Pure, like the rest of playback/: `Step` collects the actions of one call.
 
 from __future__ import annotations
 
-from scrobblerd.models import ActionKind, ScrobbleAction
+from scrobblerd.models import ActionKind, Decision, ScrobbleAction
 from scrobblerd.playback.session import (
+    RESUME_ASKED,
+    RESUME_SEEKING,
     Core,
     Draft,
     Rules,
@@ -27,7 +29,7 @@ class Step:
     def __init__(self, now: float, rules: Rules) -> None:
         self.now = now
         self.rules = rules
-        self.out: list[ScrobbleAction] = []
+        self.out: list[Decision] = []
 
 
 def emit(d: Draft, c: Step, kind: ActionKind, part: int, progress: float) -> None:
@@ -99,6 +101,8 @@ def sync(d: Draft, c: Step, changed: bool) -> None:
     if want is None or (want is d.sent and not (d.stale and d.playing)) or (d.sent is None and not d.playing):
         d.pending_at = None
         return
+    if d.sent is None and d.resume in (RESUME_ASKED, RESUME_SEEKING):
+        return  # the first START waits for the saved point (next_deadline bounds the wait)
     if d.pending_at is None:
         due = d.last_sent is None or c.now - d.last_sent >= c.rules.debounce
     else:

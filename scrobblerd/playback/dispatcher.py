@@ -18,7 +18,15 @@ from dataclasses import replace
 
 import structlog
 
-from scrobblerd.models import EventKind, MediaRef, PlayerEvent, ScrobbleAction
+from scrobblerd.models import (
+    Decision,
+    EventKind,
+    MediaRef,
+    PlayerEvent,
+    ResumeQuery,
+    ScrobbleAction,
+    SeekCommand,
+)
 from scrobblerd.playback import machine as state
 
 log = structlog.get_logger()
@@ -28,6 +36,7 @@ HEARTBEAT = 1.0  # seconds: the longest the loop sleeps, so the watchdog heartbe
 _MULTI_EPISODE = re.compile(r"(?i)s\d{1,2}\s?e\d{1,4}(?:\s?-?\s?e\d{1,4})+|\b\d{1,2}x\d{2,3}(?:-\d{2,3})+")
 
 ActionSink = Callable[[ScrobbleAction], None]
+ResumeSink = Callable[[ResumeQuery | SeekCommand], None]
 PartCounter = Callable[[MediaRef], int]
 
 
@@ -39,6 +48,7 @@ class Dispatcher:
         *,
         count_parts: PartCounter | None = None,
         on_watched: ActionSink | None = None,
+        on_resume: ResumeSink | None = None,
         heartbeat: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -46,6 +56,7 @@ class Dispatcher:
         self._deliver = deliver
         self._count_parts = count_parts
         self._on_watched = on_watched
+        self._on_resume = on_resume
         self._heartbeat = heartbeat
         self._clock = clock
         self._events: queue.Queue[PlayerEvent | None] = queue.Queue()
@@ -150,8 +161,11 @@ class Dispatcher:
             self._sessions[player] = new
             self._emit(actions)
 
-    def _emit(self, actions: list[ScrobbleAction]) -> None:
+    def _emit(self, actions: list[Decision]) -> None:
         for action in actions:
+            if not isinstance(action, ScrobbleAction):
+                self._resume(action)
+                continue
             log.info(
                 "scrobble_decided",
                 action=action.kind.value,
@@ -163,6 +177,19 @@ class Dispatcher:
             self._deliver(action)
             if action.watched and self._on_watched is not None:
                 self._on_watched(action)
+
+    def _resume(self, decision: ResumeQuery | SeekCommand) -> None:
+        """Point lookups and seeks go to the resume service (its own thread: never wait here)."""
+        if isinstance(decision, SeekCommand):
+            log.info(
+                "resume_decided",
+                player=decision.player,
+                progress=decision.progress,
+                position=decision.position,
+                media=decision.media.path or decision.media.title,
+            )
+        if self._on_resume is not None:
+            self._on_resume(decision)
 
     def _with_parts(self, media: MediaRef) -> MediaRef:
         if media.parts > 1 or self._count_parts is None or not media.path:

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scrobblerd.models import EventKind, MediaRef, PlayerEvent, ScrobbleAction
+from scrobblerd.models import Decision, EventKind, MediaRef, PlayerEvent, ResumeQuery, SeekCommand
 from scrobblerd.playback.conversation import Step, conclude, cross, finish, sync
 from scrobblerd.playback.session import (
+    RESUME_ASKED,
+    RESUME_DONE,
+    RESUME_SEEKING,
     Draft,
     Rules,
     ScrobbleSettings,
@@ -49,6 +52,10 @@ __all__ = ["Rules", "ScrobbleSettings", "Session", "close", "new_session", "next
 _DEADLINE_SLACK = 1e-3
 # A reported position this far past the duration is garbage, not player rounding.
 _POSITION_SLACK = 10.0  # seconds
+# A viewing that begins this close to the start was opened "from the beginning": its saved point
+# is looked up. Anywhere else the user chose where to start, and no point is offered.
+_START_SECONDS = 10.0
+_START_PERCENT = 1.0
 
 
 # --- state updates --------------------------------------------------------------------------
@@ -69,6 +76,8 @@ def _advance(d: Draft, c: Step) -> None:
         return
     if d.playing and d.clock is not None:
         d.played += max(0.0, c.now - d.clock)
+    if d.resume in (RESUME_ASKED, RESUME_SEEKING) and c.now >= d.resume_since + c.rules.resume_wait:
+        d.resume = RESUME_DONE  # no answer, or the seek never showed: the START waits no longer
     _refresh(d, c.rules)
     if (
         d.live
@@ -112,6 +121,8 @@ def _place(d: Draft, c: Step, raw: object, *, seek: bool = False, detect: bool =
         cross(d, c, pos, expected)
     d.position, d.anchor = pos, c.now
     d.stale = d.stale or seek
+    if seek and d.resume in (RESUME_ASKED, RESUME_SEEKING):
+        d.resume = RESUME_DONE  # our seek landed, or the user moved first: either way, settled
     return seek
 
 
@@ -135,6 +146,17 @@ def _begin(d: Draft, c: Step) -> None:
     d.preview = split(d, d.position)[1] >= c.rules.threshold
     d.late = d.preview
     d.paused_at = None if d.playing else c.now
+    _ask_for_point(d, c)
+
+
+def _ask_for_point(d: Draft, c: Step) -> None:
+    """A viewing opened at the start of a single item asks for its saved point, once."""
+    assert d.duration is not None and d.position is not None and d.viewing is not None
+    at_start = d.position < _START_SECONDS or d.position / d.duration * 100.0 < _START_PERCENT
+    if not c.rules.resume or d.parts > 1 or not at_start or d.media is None:
+        return
+    d.resume, d.resume_since = RESUME_ASKED, c.now
+    c.out.append(ResumeQuery(d.player, d.viewing, d.media, d.duration, c.now))
 
 
 # --- event handlers: each returns whether the play state changed (toggle or seek) ------------
@@ -198,6 +220,21 @@ def _on_tick(d: Draft, c: Step, ev: PlayerEvent) -> bool:
     return False
 
 
+def _on_resume(d: Draft, c: Step, ev: PlayerEvent) -> bool:
+    """The saved point for the item the viewing asked about: seek there if it is in bounds."""
+    if d.resume != RESUME_ASKED or ev.media is None or not _same_media(d, ev):
+        return False
+    point = number(ev.point)
+    d.resume = RESUME_DONE
+    if point is None or not c.rules.resume_min <= point <= c.rules.resume_max:
+        return False
+    assert d.duration is not None and d.viewing is not None and d.media is not None
+    target = round(point / 100.0 * d.duration, 3)
+    c.out.append(SeekCommand(d.player, d.viewing, d.media, target, point, c.now))
+    d.resume, d.resume_since = RESUME_SEEKING, c.now
+    return False
+
+
 _HANDLERS: dict[EventKind, Callable[[Draft, Step, PlayerEvent], bool]] = {
     EventKind.PLAYING: _on_playing,
     EventKind.PAUSED: _on_paused,
@@ -207,14 +244,13 @@ _HANDLERS: dict[EventKind, Callable[[Draft, Step, PlayerEvent], bool]] = {
     EventKind.ENDED: _on_ended,
     EventKind.LOST: _on_stopped,  # the best position is the extrapolated one; same handling
     EventKind.TICK: _on_tick,
+    EventKind.RESUME: _on_resume,
 }
 
 # --- the API --------------------------------------------------------------------------------
 
 
-def step(
-    session: Session, event: PlayerEvent, now: float, rules: Rules
-) -> tuple[Session, list[ScrobbleAction]]:
+def step(session: Session, event: PlayerEvent, now: float, rules: Rules) -> tuple[Session, list[Decision]]:
     """Advance one player's session by one event at wall time `now`; returns the actions to send."""
     quick = steady(session, event, now, rules)
     if quick is not None:
@@ -224,7 +260,7 @@ def step(
 
 def _full_step(
     session: Session, event: PlayerEvent, now: float, rules: Rules
-) -> tuple[Session, list[ScrobbleAction]]:
+) -> tuple[Session, list[Decision]]:
     d, c = thaw(session), Step(now, rules)
     _advance(d, c)
     changed = _HANDLERS.get(event.kind, _on_tick)(d, c, event)
@@ -234,7 +270,7 @@ def _full_step(
     return freeze(d), c.out
 
 
-def close(session: Session, now: float, rules: Rules) -> tuple[Session, list[ScrobbleAction]]:
+def close(session: Session, now: float, rules: Rules) -> tuple[Session, list[Decision]]:
     """Daemon shutdown: end the viewing in progress (watched stop past the threshold, else pause)."""
     d, c = thaw(session), Step(now, rules)
     _advance(d, c)
@@ -262,4 +298,6 @@ def next_deadline(session: Session, rules: Rules) -> float | None:
             due.append(s.anchor + (part + 1) * s.duration / n - s.position)
     if not s.playing and s.live and not s.closed and s.paused_at is not None:
         due.append(s.paused_at + rules.pause_timeout)
+    if s.resume in (RESUME_ASKED, RESUME_SEEKING):
+        due.append(s.resume_since + rules.resume_wait)
     return min(due) + _DEADLINE_SLACK if due else None

@@ -8,7 +8,7 @@ move a session from one state to the next are in machine.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
 from scrobblerd.models import WATCHED_THRESHOLD, ActionKind, MediaRef
@@ -31,8 +31,20 @@ class ScrobbleSettings(Protocol):
 
 
 @dataclass(frozen=True)
+class ResumeSettings(Protocol):
+    """The `resume.*` settings (the config's ResumeConfig has them)."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def min_progress(self) -> float: ...
+    @property
+    def max_progress(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
 class Rules:
-    """The scrobbling rules, from `scrobble.*` in the config plus two internal tunables."""
+    """The scrobbling rules, from `scrobble.*` and `resume.*` in the config plus internal tunables."""
 
     threshold: float = WATCHED_THRESHOLD
     min_duration: float = 300.0
@@ -40,15 +52,33 @@ class Rules:
     pause_timeout: float = 3600.0
     debounce: float = 1.0  # seconds of quiet before a burst of pause/resume/seek is sent
     seek_tolerance: float = 3.0  # percent of the duration a position may drift before it is a seek
+    resume: bool = False  # look up a saved point when a viewing begins at the start
+    resume_min: float = 2.0  # percent; saved points outside [resume_min, resume_max] are ignored
+    resume_max: float = WATCHED_THRESHOLD
+    # Seconds the first START of a viewing waits for the point lookup, then for the seek to land:
+    # Trakt deletes an item's point when a START for it arrives, so the lookup must go first.
+    resume_wait: float = 1.5
 
     @classmethod
-    def from_config(cls, scrobble: ScrobbleSettings) -> Rules:
-        return cls(
+    def from_config(cls, scrobble: ScrobbleSettings, resume: ResumeSettings | None = None) -> Rules:
+        rules = cls(
             threshold=scrobble.threshold,
             min_duration=scrobble.min_duration,
             preview_time=scrobble.preview_time,
             pause_timeout=scrobble.pause_timeout,
+            resume_max=scrobble.threshold,
         )
+        if resume is None:
+            return rules
+        top = resume.max_progress if resume.max_progress is not None else scrobble.threshold
+        return replace(rules, resume=resume.enabled, resume_min=resume.min_progress, resume_max=top)
+
+
+# Where a viewing is with its saved point (Core.resume).
+RESUME_NONE = 0  # not looked up (resume off, opened mid-file, or a multi-episode file): never
+RESUME_ASKED = 1  # a ResumeQuery is out; the first START waits for the answer
+RESUME_SEEKING = 2  # a SeekCommand is out; the first START waits until the seek is seen
+RESUME_DONE = 3  # settled: sought, or nothing to seek to, or the user moved first
 
 
 @dataclass(slots=True)
@@ -77,6 +107,8 @@ class Draft:
     pending_at: float | None = None  # debounce: a change waits since then
     watched: frozenset[int] = frozenset()  # parts of this viewing already sent as watched
     late: bool = False  # opened past the threshold: likely the rest of an earlier viewing
+    resume: int = RESUME_NONE  # RESUME_* phase of this viewing
+    resume_since: float = 0.0  # when the current RESUME_ASKED/RESUME_SEEKING phase began
 
 
 class Core(NamedTuple):
@@ -104,6 +136,8 @@ class Core(NamedTuple):
     pending_at: float | None = None
     watched: frozenset[int] = frozenset()
     late: bool = False
+    resume: int = RESUME_NONE
+    resume_since: float = 0.0
 
 
 IDLE = Core()
@@ -165,7 +199,7 @@ def freeze(d: Draft) -> Session:
     fields = (
         d.viewings, d.clock, d.media, d.parts, d.duration, d.position, d.anchor, d.playing,
         d.viewing, d.live, d.preview, d.played, d.closed, d.paused_at, d.sent, d.sent_part,
-        d.last_sent, d.stale, d.pending_at, d.watched, d.late,
+        d.last_sent, d.stale, d.pending_at, d.watched, d.late, d.resume, d.resume_since,
     )  # fmt: skip
     return Session(d.player, tuple.__new__(Core, fields))
 
