@@ -324,10 +324,14 @@ def test_a_stop_trakt_recorded_but_never_answered_is_not_doubled_later(
     play_until(mpv, trakt, MATRIX, 97)
     mpv.wait_idle(30)
     assert trakt.wait_for(lambda t: len(t.history) == 1, 10)  # Trakt has it; the daemon does not know
+    down_at = time.time()
     trakt.set_outage(True)
     assert daemon.wait_event("delivery_deferred", 10) is not None
-    trakt.wait_for(lambda t: False, 5.0)  # down past the grace
+    # Trakt stays down until the daemon has tried again after the grace ran out
+    tried_late = trakt.wait_for(lambda t: any(r.at > down_at + 3.5 for r in t.requests), 40)
+    assert tried_late, "the daemon never tried again while Trakt was down"
     trakt.set_outage(False)
-    trakt.wait_for(lambda t: len(posts(t, "/sync/history")) >= 1, 40)
+    resent = trakt.wait_for(lambda t: len(posts(t, "/sync/history")) >= 1, 40)
+    assert resent, "the late watch never went out by /sync/history"
     assert daemon.stop() == 0
     assert len(trakt.history) == 1, trakt.history
