@@ -331,7 +331,10 @@ def test_a_stop_trakt_recorded_but_never_answered_is_not_doubled_later(
     tried_late = trakt.wait_for(lambda t: any(r.at > down_at + 3.5 for r in t.requests), 40)
     assert tried_late, "the daemon never tried again while Trakt was down"
     trakt.set_outage(False)
-    resent = trakt.wait_for(lambda t: len(posts(t, "/sync/history")) >= 1, 40)
-    assert resent, "the late watch never went out by /sync/history"
+    # Back up: the daemon asks Trakt's history before it resends, and finds the watch there
+    recovered = daemon.wait_event("delivery_recovered", 40)
+    assert recovered is not None, daemon.log_text()[-3000:]
+    assert (recovered["already_delivered"], recovered["resending"]) == (1, 0), recovered
     assert daemon.stop() == 0
     assert len(trakt.history) == 1, trakt.history
+    assert posts(trakt, "/sync/history") == []
