@@ -1,6 +1,7 @@
 """`python -m bench`: the headline figures side by side in one run, as a Markdown table.
 
     python -m bench [--rounds 10] [--kills 3] [--idle-seconds 20] [--all]
+    python -m bench NAME [ARGS...]      one module alone: identify, state, mpv, vlc, kodi, delivery, e2e
 
 Event -> Trakt latency per player (at the Trakt-like server's receipt), the stop-progress error
 when the player is killed, the idle daemon's CPU and RSS, and the delivery time for 10,000 queued
@@ -64,6 +65,13 @@ def table(players: list[bench_e2e.PlayerFigures], idle: bench_e2e.IdleFigures, d
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        name = f"bench_{sys.argv[1]}"
+        if name not in (*OTHERS, "bench_e2e"):
+            sys.exit(f"python -m bench: no benchmark {sys.argv[1]!r}")
+        sys.exit(
+            subprocess.run([sys.executable, "-m", f"bench.{name}", *sys.argv[2:]], check=False).returncode
+        )
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="pause/resume pairs per player")
     parser.add_argument("--kills", type=int, default=3, help="kill -9 rounds per player")

@@ -1,9 +1,9 @@
-"""Offline identification throughput and accuracy on the release-name table.
+"""Offline identification on the regression corpus: exact % per class and names per second.
 
-    python -m bench.bench_identify [--rounds N]
+    python -m bench identify [--rounds N] [--misses]
 
-Prints names/second through the offline parse (guessit included; the one-off guessit start-up is
-timed separately) and the exact-match accuracy on tests/fixtures/release_names.py.
+The corpus is tests/fixtures/identify_corpus/ (one JSON Lines file per class; sources in its
+SOURCES.md). The one-off start-up of the name parsers (guessit, anitopy) is timed apart.
 """
 
 from __future__ import annotations
@@ -13,33 +13,25 @@ import sys
 import time
 
 from scrobblerd import logs
-from scrobblerd.config.settings import IdentifyConfig
-from scrobblerd.identify.identifier import Identifier
-from scrobblerd.identify.parse import normalise_title, parse
+from scrobblerd.identify.parse import parse
 from scrobblerd.models import MediaRef
-from tests.fixtures.release_names import RELEASE_NAMES, expected_json
+from tests import identify_corpus
 
 
-def exact(row: tuple[object, ...]) -> bool:
-    got = parse(MediaRef(path=str(row[0]))).to_json()
-    for key, want in expected_json(row).items():  # type: ignore[arg-type]
-        same = normalise_title(got[key]) == normalise_title(str(want)) if key == "title" else got[key] == want
-        if not same:
-            return False
-    return True
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the table (default 3)")
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=2, help="timed passes over the corpus (default 2)")
+    parser.add_argument("--misses", action="store_true", help="list every name that is not exact")
+    args = parser.parse_args(argv)
     logs.configure(level="warning", fmt="console", stream=sys.stderr)
-    refs = [MediaRef(path=row[0]) for row in RELEASE_NAMES]
+    cases = identify_corpus.load()
 
     start = time.perf_counter()
     parse(MediaRef(path="Warm.Up.2020.mkv"))
+    parse(MediaRef(path="[Group] Warm Up - 01 [1080p].mkv"))
     warmup = time.perf_counter() - start
 
+    refs = [MediaRef(path=case.name) for case in cases]
     start = time.perf_counter()
     for _ in range(args.rounds):
         for ref in refs:
@@ -47,19 +39,14 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     count = args.rounds * len(refs)
 
-    identifier = Identifier(IdentifyConfig())
-    start = time.perf_counter()
-    for ref in refs:
-        identifier.identify(ref, offline=True)
-    offline_elapsed = time.perf_counter() - start
-
-    good = sum(1 for row in RELEASE_NAMES if exact(row))
-    print(f"guessit start-up (first parse): {warmup * 1000:.0f} ms")
+    scores = identify_corpus.score(cases)
+    print(f"name parsers start-up (first parses): {warmup * 1000:.0f} ms")
     print(
         f"offline parse: {count / elapsed:.1f} names/s ({count} names, {elapsed * 1000 / count:.2f} ms each)"
     )
-    print(f"Identifier.identify(offline=True): {len(refs) / offline_elapsed:.1f} names/s")
-    print(f"exact-match accuracy: {good}/{len(RELEASE_NAMES)} = {good / len(RELEASE_NAMES):.1%}")
+    print("exact per class:")
+    for line in identify_corpus.report(scores, misses=args.misses):
+        print("  " + line)
 
 
 if __name__ == "__main__":

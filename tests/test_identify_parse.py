@@ -48,11 +48,11 @@ def test_release_name_accuracy(capsys: object) -> None:
     assert accuracy >= REQUIRED_ACCURACY, "\n".join(failures)
 
 
-def test_importing_identify_does_not_load_guessit() -> None:
+def test_importing_identify_does_not_load_guessit_or_anitopy() -> None:
     code = (
         "import sys, scrobblerd.identify.identifier, scrobblerd.identify.parse, scrobblerd.identify.search, "
-        "scrobblerd.cli.identify\n"
-        "assert 'guessit' not in sys.modules\nprint('ok')"
+        "scrobblerd.identify.fansub, scrobblerd.identify.names, scrobblerd.cli.identify\n"
+        "assert 'guessit' not in sys.modules and 'anitopy' not in sys.modules\nprint('ok')"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False

@@ -18,6 +18,8 @@ import structlog
 
 from scrobblerd.config.settings import IdentifyConfig, OverrideRule
 from scrobblerd.errors import TraktError
+from scrobblerd.identify.extras import extra_reason
+from scrobblerd.identify.names import stem_of
 from scrobblerd.identify.parse import Guess, is_url, normalise_title, parse, path_components
 from scrobblerd.identify.search import Resolution, Resolver, Searcher
 from scrobblerd.models import Episode, Item, MediaRef, Movie, item_from_json
@@ -26,33 +28,9 @@ __all__ = ["Cache", "Guess", "Identification", "Identifier", "Searcher", "exclud
 
 log = structlog.get_logger()
 
-CACHE_PREFIX = "identify:v1:"
+CACHE_PREFIX = "identify:v2:"
+EXTRA_REASON = "excluded: the name marks an opening, ending, preview or promotional clip"
 COUNT_PARTS_MEMO = 1024  # file names whose part count is remembered in memory
-
-# Extras that are never a watch: Plex/Kodi extras folders, and scene/P2P name tokens.
-_EXTRAS_DIRS = frozenset(
-    {
-        "extras",
-        "extra",
-        "featurettes",
-        "featurette",
-        "behind the scenes",
-        "deleted scenes",
-        "interviews",
-        "scenes",
-        "shorts",
-        "trailers",
-        "trailer",
-        "samples",
-        "sample",
-    }
-)
-_SAMPLE_RE = re.compile(r"(?:^|[ ._\-\[(])sample(?:$|[ ._\-\])])", re.IGNORECASE)
-_EXTRA_TOKEN_RE = re.compile(
-    r"[ ._\-\[(](trailer|teaser|featurette|extras|behind[ ._-]?the[ ._-]?scenes|deleted[ ._-]?scenes?)"
-    r"(?:$|[ ._\-\])\d])",
-    re.IGNORECASE,
-)
 
 
 class Cache(Protocol):
@@ -106,8 +84,9 @@ class Identification:
         return out
 
 
-def excluded(path: str | None, config: IdentifyConfig) -> str | None:
-    """Why `path` is never scrobbled ("excluded: ..."), or None."""
+def excluded(path: str | None, config: IdentifyConfig, *, builtin: bool = True) -> str | None:
+    """Why `path` is never scrobbled ("excluded: ..."), or None. `builtin=False` checks only the
+    user's identify.include/exclude, not the built-in ignores (extras, samples, recordings)."""
     if not path:
         return None
     if config.include and not any(_under(path, folder) for folder in config.include):
@@ -115,15 +94,16 @@ def excluded(path: str | None, config: IdentifyConfig) -> str | None:
     for pattern in config.exclude:
         if re.search(pattern, path):
             return f"excluded: matches identify.exclude {pattern!r}"
-    parts = path_components(path)
-    for folder in parts[:-1]:
-        if folder.casefold() in _EXTRAS_DIRS:
-            return f"excluded: inside an extras folder ({folder!r})"
-    stem = parts[-1].rsplit(".", 1)[0] if parts else ""
-    token = _SAMPLE_RE.search(stem) or _EXTRA_TOKEN_RE.search(stem)
-    if token:
-        return f"excluded: looks like a sample or extra ({token.group(0).strip(' ._-[]()')!r})"
-    return None
+    return builtin_ignore(path) if builtin else None
+
+
+def builtin_ignore(path: str | None) -> str | None:
+    """Why `path` is an extra, a sample or a personal recording ("excluded: ..."), or None."""
+    parts = path_components(path or "")
+    if not parts:
+        return None
+    why = extra_reason(parts[:-1], stem_of(parts[-1]))
+    return f"excluded: {why}" if why else None
 
 
 def _under(path: str, folder: str) -> bool:
@@ -182,6 +162,8 @@ class Identifier:
         if why:
             return Identification(ref, source=None, reason=why, offline=offline)
         guess = parse(ref)
+        if (why := self._ignored(ref, guess)) is not None:
+            return Identification(ref, reason=why, offline=offline)
         try:
             return self._identify(ref, guess, offline=offline, refresh=refresh)
         except TraktError as exc:
@@ -191,9 +173,10 @@ class Identifier:
 
     def resolve_for_delivery(self, ref: MediaRef, part: int = 0) -> Item | None:
         """The item for part `part` of `ref`, None for unknown; TraktError propagates."""
-        if self._excluded(ref, None):
+        guess = parse(ref)
+        if self._excluded(ref, None) or self._ignored(ref, guess):
             return None
-        found = self._identify(ref, parse(ref), offline=False, refresh=False)
+        found = self._identify(ref, guess, offline=False, refresh=False)
         return found.items[part] if 0 <= part < len(found.items) else None
 
     def count_parts(self, ref: MediaRef) -> int:
@@ -208,8 +191,16 @@ class Identifier:
     def clear_cache(self) -> int:
         return self.cache.cache_clear() if self.cache is not None else 0
 
+    def _ignored(self, ref: MediaRef, guess: Guess) -> str | None:
+        """Built-in ignores (extras, samples, personal recordings); a user's rule overrides them."""
+        if match_rule(self.config.overrides, ref, guess) is not None:
+            return None
+        if guess.type == "extra":
+            return EXTRA_REASON
+        return builtin_ignore(ref.path)
+
     def _excluded(self, ref: MediaRef, duration: float | None) -> str | None:
-        why = excluded(ref.path, self.config)
+        why = excluded(ref.path, self.config, builtin=False)
         if why is None and duration is not None and 0 < duration < self.min_duration:
             limit = f"scrobble.min_duration ({self.min_duration:.0f} s)"
             why = f"excluded: {duration:.0f} s is shorter than {limit}"

@@ -1,129 +1,41 @@
 """Offline identification: what a MediaRef says about itself, and what its name says.
 
-Pure functions only. guessit (the de-facto release-name parser) is imported inside `parse` so an
-idle daemon never loads it. Player hints (Kodi's library fields, mpv metadata tags) win over
-whatever the file name suggests.
+Pure functions only. The name readers (guessit, anitopy) load on first use, so an idle daemon
+never loads them. Player hints (Kodi's library fields, mpv metadata tags) win over whatever the
+file name suggests; folders fill in what a bare file name leaves out.
 """
 
 from __future__ import annotations
 
 import os.path
 import re
-import unicodedata
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from scrobblerd.identify.fansub import cjk_markers
+from scrobblerd.identify.guess import (
+    MEDIA_EXTENSIONS,
+    Guess,
+    is_url,
+    normalise_title,
+    path_components,
+)
+from scrobblerd.identify.names import PART_RE, parse_name, part_number, stem_of
 from scrobblerd.models import Ids, MediaRef
 
-# Extensions that mark the last URL path component as a media file name worth parsing.
-MEDIA_EXTENSIONS = frozenset(
-    {
-        "mkv",
-        "mp4",
-        "m4v",
-        "avi",
-        "mov",
-        "wmv",
-        "mpg",
-        "mpeg",
-        "ts",
-        "m2ts",
-        "webm",
-        "flv",
-        "ogv",
-        "ogm",
-        "divx",
-        "iso",
-        "vob",
-        "3gp",
-        "rmvb",
-    }
-)
+__all__ = ["MEDIA_EXTENSIONS", "Guess", "is_url", "normalise_title", "parse", "path_components"]
+
 # Trakt id names a player may hand us in its metadata tags (e.g. mpv's file tags, Kodi uniqueid).
 ID_NAMES = ("trakt", "imdb", "tmdb", "tvdb", "slug")
 
-_URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-# "Show - 1071 (1080p)" and "[Group] Show - 24": fansub style, where the number is absolute.
-_ANIME_DASH_RE = re.compile(r"(?:^\[[^\]]+\]|\s-\s\d{1,4}(?:v\d)?(?:\s|\.|$|\[|\())")
 _BARE_NUMBER_RE = re.compile(r"^(?:e|ep|episode)?[\s._-]*(\d{1,4})(?:[\s._-].*)?$", re.IGNORECASE)
 _SEASON_DIR_RE = re.compile(r"^(?:season|series|staffel|saison|s)[\s._-]*(\d{1,3})$", re.IGNORECASE)
 _SPECIALS_DIR_RE = re.compile(r"^(?:specials?|season[\s._-]*0+)$", re.IGNORECASE)
-_PART_RE = re.compile(
-    r"[ ._-](Part[ ._-]+(?:\d{1,2}|[IVX]{1,4}|One|Two|Three|Four|Five|Six))(?=[ ._-]|$)", re.IGNORECASE
-)
+# Library folders that hold television: a `Part N` file under one is an episode.
+_TV_DIRS = frozenset({"tv", "tv shows", "tvshows", "shows", "series", "television", "miniseries"})
+_GENERIC_STEMS = frozenset({"movie", "film", "video", "feature", "main", "index"})
+_DISC_DIRS = frozenset({"video_ts", "bdmv"})
 _YEAR_IN_DIR_RE = re.compile(r"[(\[.\s](19\d\d|20\d\d)[)\].\s]?$")
-
-
-@dataclass(frozen=True, slots=True)
-class Guess:
-    """What we believe before asking Trakt. `title` is the show's title for episodes.
-
-    `episodes` are numbers within `season`; `absolute` are absolute numbers (anime) when the
-    name carries no season. `date` is an ISO date for daily shows. `hints` names the fields a
-    player supplied (they beat the file name).
-    """
-
-    type: str | None = None  # "movie" | "episode" | None
-    title: str | None = None
-    year: int | None = None
-    season: int | None = None
-    episodes: tuple[int, ...] = ()
-    absolute: tuple[int, ...] = ()
-    date: str | None = None
-    episode_title: str | None = None
-    country: str | None = None
-    ids: Ids = field(default_factory=dict)
-    show_ids: Ids = field(default_factory=dict)
-    hints: tuple[str, ...] = ()
-    name: str | None = None  # the text that was parsed
-
-    @property
-    def episode(self) -> int | None:
-        return self.episodes[0] if self.episodes else None
-
-    @property
-    def parts(self) -> int:
-        """How many Trakt items this one file holds (S01E01E02 is two)."""
-        return max(len(self.episodes), len(self.absolute), 1)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "title": self.title,
-            "year": self.year,
-            "season": self.season,
-            "episodes": list(self.episodes),
-            "absolute": list(self.absolute),
-            "date": self.date,
-            "episode_title": self.episode_title,
-            "country": self.country,
-            "hints": list(self.hints),
-        }
-
-
-def is_url(path: str) -> bool:
-    return bool(_URL_RE.match(path))
-
-
-def path_components(path: str) -> list[str]:
-    """The path (or a URL's decoded path) split into non-empty components."""
-    if is_url(path):
-        path = unquote(urlsplit(path).path)
-    return [part for part in re.split(r"[\\/]+", path) if part]
-
-
-def normalise_title(title: str | None) -> str:
-    """A title reduced to what identifies it: case, accents, punctuation, "&", a leading "The"."""
-    if not title:
-        return ""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = text.replace("&", " and ").replace("'", "").replace("\u2019", "")
-    text = re.sub(r"[\W_]+", " ", text).strip()
-    text = re.sub(r"^(?:the|a|an) ", "", text)
-    return re.sub(r"\s+", " ", text)
 
 
 def parse(ref: MediaRef) -> Guess:
@@ -138,8 +50,19 @@ def _name_to_parse(ref: MediaRef) -> str | None:
     if ref.path:
         parts = path_components(ref.path)
         if parts and (not is_url(ref.path) or _has_media_extension(parts[-1]) or not ref.title):
-            return "/".join(parts[-3:])
+            return "/".join(_disc_root(parts)[-3:])
     return ref.title or None
+
+
+def _disc_root(parts: list[str]) -> list[str]:
+    """A DVD (`VIDEO_TS/VTS_01_1.VOB`) or Blu-ray (`BDMV/STREAM/00000.m2ts`) tree is named by the
+    folder that holds it, never by its file names."""
+    for index in range(len(parts) - 1, 0, -1):
+        if parts[index].casefold() in _DISC_DIRS:
+            return parts[:index]
+    if len(parts) > 1 and stem_of(parts[-1]).casefold() in _GENERIC_STEMS:  # ".../Title (2011)/movie.mkv"
+        return parts[:-1]
+    return parts
 
 
 def _has_media_extension(component: str) -> bool:
@@ -147,70 +70,27 @@ def _has_media_extension(component: str) -> bool:
 
 
 def _parse_name(name: str) -> Guess:
-    from guessit import guessit  # heavy: loaded on first use only
-    from guessit.api import GuessitException
-
-    stem = name.rsplit("/", 1)[-1]
-    options: dict[str, Any] = {}
-    if _ANIME_DASH_RE.search(stem):
-        options["episode_prefer_number"] = True
-    try:
-        found: dict[str, Any] = dict(guessit(name, options))
-    except GuessitException:
-        return Guess(name=name)
-    guess = _fix_title(_guess_from_guessit(found, name), stem, found)
-    return _apply_folders(guess, name)
+    return _apply_folders(_miniseries(parse_name(name), name), name)
 
 
-def _ints(value: Any) -> tuple[int, ...]:
-    values = value if isinstance(value, list) else [value]
-    return tuple(v for v in values if isinstance(v, int) and not isinstance(v, bool))
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, list):
-        value = " ".join(str(v) for v in value)
-    return str(value).strip() or None if value is not None else None
-
-
-def _guess_from_guessit(found: dict[str, Any], name: str) -> Guess:
-    kind = found.get("type") if found.get("type") in ("movie", "episode") else None
-    seasons = _ints(found.get("season"))
-    episodes = _ints(found.get("episode"))
-    absolute = _ints(found.get("absolute_episode"))
-    day = found.get("date")
-    season = seasons[0] if seasons else None
-    if kind == "episode" and season is None and episodes and not absolute:
-        absolute, episodes = episodes, ()
-    year = _ints(found.get("year"))
-    country = found.get("country")
-    return Guess(
-        type=kind,
-        title=_text(found.get("title")),
-        year=year[0] if year else None,
-        season=season,
-        episodes=episodes,
-        absolute=absolute,
-        date=day.isoformat() if isinstance(day, date) else None,
-        episode_title=_text(found.get("episode_title")),
-        country=getattr(country, "alpha2", None) if country is not None else None,
-        name=name,
-    )
-
-
-def _fix_title(guess: Guess, stem: str, found: dict[str, Any]) -> Guess:
-    """Repairs for guessit's known slips on titles made of numbers and sequel parts."""
-    numbered = guess.season is not None or guess.episodes or guess.absolute or guess.date
-    if guess.type == "episode" and not numbered:  # "Blade.Runner.1982.The.Final.Cut": an edition
-        guess = replace(guess, type="movie", episode_title=None)
-    if guess.type == "episode" and guess.year and re.match(rf"{guess.year}[ ._-]+S\d", stem, re.I):
-        guess = replace(guess, title=str(guess.year), year=None)  # "1923.S01E01"
-    part = _PART_RE.search(stem)
-    if guess.type == "movie" and guess.title and "part" in found and part:
-        before = normalise_title(stem[: part.start()])
-        if before.endswith(normalise_title(guess.title)):
-            guess = replace(guess, title=f"{guess.title} {re.sub(r'[._-]+', ' ', part.group(1))}")
-    return guess
+def _miniseries(guess: Guess, name: str) -> Guess:
+    """`Show.Part.Two` is episode 2 of a mini-series when a folder says it is television (a TV
+    library folder or a season folder); elsewhere `Part Two` belongs to a film's title."""
+    parts = name.split("/")
+    stem = stem_of(parts[-1])
+    part = PART_RE.search(stem)
+    if part is None or guess.numbers or guess.type == "extra":
+        return guess
+    folders = [p.casefold() for p in parts[:-1]]
+    if not any(f in _TV_DIRS or _SEASON_DIR_RE.match(f) for f in folders):
+        return guess
+    number = part_number(part.group(2))
+    if number is None:
+        return guess
+    title = re.sub(r"[._]+", " ", stem[: part.start()])
+    title = re.sub(r"[ (\[]*(?:19|20)\d\d[)\]]*\s*$", "", title).strip(" -")
+    guess = replace(guess, type="episode", title=title or guess.title, absolute=(number,), episodes=())
+    return guess if guess.season is None else replace(guess, episodes=(number,), absolute=())
 
 
 def _apply_folders(guess: Guess, name: str) -> Guess:
@@ -220,14 +100,9 @@ def _apply_folders(guess: Guess, name: str) -> Guess:
         return guess
     stem = os.path.splitext(parts[-1])[0]
     bare = _BARE_NUMBER_RE.match(stem)
-    season_dir = _SEASON_DIR_RE.match(parts[-2])
-    if _SPECIALS_DIR_RE.match(parts[-2]):
-        season = 0
-    elif season_dir:
-        season = int(season_dir.group(1))
-    else:
+    season, show_dir = _season_dir(parts)
+    if season is None:
         return guess
-    show_dir = parts[-3] if len(parts) >= 3 else None
     if bare and not guess.episodes:
         guess = replace(guess, type="episode", season=season, episodes=(int(bare.group(1)),), absolute=())
     elif guess.type == "episode" and guess.season is None and guess.absolute:
@@ -235,6 +110,21 @@ def _apply_folders(guess: Guess, name: str) -> Guess:
     if guess.type == "episode" and show_dir and (bare or not guess.title):
         return _title_from_show_dir(guess, show_dir)
     return guess
+
+
+def _season_dir(parts: list[str]) -> tuple[int | None, str | None]:
+    """(season, the show's folder) when the file's folder names a season, else (None, None).
+    `Show/Season 2`, `Show/Specials`, and a CJK folder that is both: `庆余年第二季`."""
+    folder = parts[-2]
+    show_dir = parts[-3] if len(parts) >= 3 else None
+    if _SPECIALS_DIR_RE.match(folder):
+        return 0, show_dir
+    if season_dir := _SEASON_DIR_RE.match(folder):
+        return int(season_dir.group(1)), show_dir
+    title, season, episode = cjk_markers(folder)
+    if season is not None and episode is None and title:
+        return season, title
+    return None, None
 
 
 def _title_from_show_dir(guess: Guess, show_dir: str) -> Guess:
