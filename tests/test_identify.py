@@ -490,6 +490,8 @@ def test_cli_offline_and_human(tmp_path: Path, fake: FakeTrakt, capsys: pytest.C
         "source": "filename",
         "reason": data["reason"],
         "episodes": [1],
+        "absolute": None,
+        "date": None,
         "number_abs": None,
         "episode_title": None,
         "show_ids": None,
@@ -511,6 +513,30 @@ def test_cli_override_rule_line_and_clear_cache(
     assert main(["identify", "--config", str(config), "--clear-cache"]) == 0
     assert "cleared 1 cached identification" in capsys.readouterr().out
     assert main(["identify", "--config", str(config)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "The.Daily.Show.2024.03.14.Guest.720p.mkv",
+            {"type": "episode", "date": "2024-03-14", "episodes": None},
+        ),
+        ("[Group] Show - 01-03 [1080p].mkv", {"episode": 1, "episodes": [1, 2, 3], "absolute": 1}),
+        ("Show.S01E01E02.mkv", {"season": 1, "episode": 1, "episodes": [1, 2], "absolute": None}),
+    ],
+)
+def test_offline_json_never_loses_what_was_parsed(
+    name: str,
+    expected: dict[str, object],
+    tmp_path: Path,
+    fake: FakeTrakt,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, fake)
+    assert main(["identify", "--config", str(config), "--offline", "--json", name]) == 0
+    (data,) = json.loads(capsys.readouterr().out)
+    assert {key: data[key] for key in expected} == expected
 
 
 def test_identification_json_for_an_unknown_keeps_the_parse() -> None:

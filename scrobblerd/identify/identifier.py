@@ -59,24 +59,37 @@ class Identification:
         return self.items[0] if self.items else None
 
     def to_json(self) -> dict[str, Any]:
-        """The `scrobblerd identify --json` shape (INTERFACE.md), plus a few extra keys."""
+        """The `scrobblerd identify --json` shape (INTERFACE.md), plus a few extra keys.
+
+        `episodes` lists every episode the file holds (in-season numbers, or absolute ones when
+        there is no season) and `episode` is the first; `absolute` and `date` keep what the name
+        said even after Trakt mapped it to a season and episode."""
         item, guess = self.item, self.guess or Guess()
+        numbers = list(guess.numbers) or None
         out: dict[str, Any] = {
             "path": self.ref.path or self.ref.title or self.ref.key,
             "type": guess.type if item is None else ("episode" if isinstance(item, Episode) else "movie"),
             "title": guess.title,
             "year": guess.year,
             "season": guess.season,
-            "episode": guess.episode,
+            "episode": numbers[0] if numbers else None,
+            "episodes": numbers,
+            "absolute": guess.absolute[0] if guess.absolute else None,
+            "date": guess.date,
             "ids": None,
             "source": self.source,
             "reason": self.reason,
         }
         if isinstance(item, Movie):
-            out.update(title=item.title, year=item.year, season=None, episode=None)
+            out.update(title=item.title, year=item.year, season=None, episode=None, episodes=None)
         elif isinstance(item, Episode):
-            out.update(title=item.show.title, year=item.show.year, season=item.season, episode=item.number)
-            out.update(episodes=[e.number for e in self.items if isinstance(e, Episode)])
+            episodes = [e for e in self.items if isinstance(e, Episode)]
+            held = [e.number for e in episodes if e.number is not None]
+            held = held or [e.number_abs for e in episodes if e.number_abs is not None]
+            out.update(title=item.show.title, year=item.show.year, season=item.season)
+            out.update(episode=held[0] if held else None, episodes=held or None)
+            if item.number_abs is not None:
+                out["absolute"] = item.number_abs
             out.update(number_abs=item.number_abs, episode_title=item.title)
             out["show_ids"] = None if self.offline else dict(item.show.ids)
         if item is not None and not self.offline:
