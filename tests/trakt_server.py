@@ -124,6 +124,8 @@ class FakeTrakt:
         self.scrobbles: list[dict[str, Any]] = []
         self.ratings: dict[tuple[str, int], dict[str, Any]] = {}
         self.playback: dict[tuple[str, int], dict[str, Any]] = {}
+        # /sync/last_activities: when each kind's playback points last changed (epoch seconds)
+        self.paused_activity: dict[str, float] = {"movie": 0.0, "episode": 0.0}
         self.settings: dict[str, Any] = {
             "user": {
                 "username": "sean",
@@ -194,6 +196,20 @@ class FakeTrakt:
         with self._cond:
             self._movies.append(movie)
         return json.loads(json.dumps(movie))  # type: ignore[no-any-return]
+
+    def add_playback(self, body: dict[str, Any], progress: float, at: float) -> int:
+        """A point made elsewhere (another device): `body` names the item like a scrobble body
+        (`{"movie": {"ids": ...}}`). Returns the point's id."""
+        with self._cond:
+            found = self._item_of(body)
+            assert found is not None, body
+            kind, public, ids = found
+            point_id = self._new_id()
+            self.playback[(kind, int(ids["trakt"]))] = {
+                "progress": progress, "paused_at": iso(at), "id": point_id, "type": kind, **public,
+            }  # fmt: skip
+            self.paused_activity[kind] = at
+            return point_id
 
     def add_show(
         self,
@@ -593,11 +609,11 @@ def _scrobble(t: FakeTrakt, rec: Recorded, action: str) -> _Reply:
                 {"watched_at": last["watched_at"], "expires_at": iso(last["at"] + t.scrobble_dedupe_window)},
             )
         history_id = t._add_history(kind, public, ids, rec.at, "scrobble")["id"]
-        result = "scrobble"
-        t.playback.pop(key, None)
+        result = "scrobble"  # the API document: only a start removes a point, a watch does not
     elif action == "start":
-        t.playback.pop(key, None)
+        _drop_point(t, key, rec.at)
     else:
+        t.paused_activity[kind] = rec.at
         result, history_id = "pause", t._new_id()
         t.playback[key] = {
             "progress": progress,
@@ -742,9 +758,72 @@ def _sync_history_get(t: FakeTrakt, rec: Recorded, kind: str | None) -> _Reply:
     return _paginate(rec, out)
 
 
+def _drop_point(t: FakeTrakt, key: tuple[str, int], at: float) -> None:
+    """An item's point goes (on /scrobble/start, or DELETE /sync/playback/{id})."""
+    if t.playback.pop(key, None) is not None:
+        t.paused_activity[key[0]] = at
+
+
 def _sync_playback(t: FakeTrakt, rec: Recorded, kind: str | None) -> _Reply:
     items = [p for p in t.playback.values() if kind in (None, p["type"] + "s")]
     return _Reply(200, items)
+
+
+def _sync_playback_delete(t: FakeTrakt, rec: Recorded, playback_id: str) -> _Reply:
+    """DELETE /sync/playback/{id}: 204, or 404 when there is no such point."""
+    key = next((k for k, p in t.playback.items() if str(p["id"]) == playback_id), None)
+    if key is None:
+        return _Reply(404, {"error": "playback not found"})
+    _drop_point(t, key, rec.at)
+    return _Reply(204, None)
+
+
+def _last_activities(t: FakeTrakt, rec: Recorded) -> _Reply:
+    """GET /sync/last_activities, in the contract's shape (lastActivitiesResponseSchema); only
+    `paused_at` moves here, the other stamps stay at the epoch."""
+    epoch = iso(0)
+    stamps = [t.paused_activity["movie"], t.paused_activity["episode"], *(h["at"] for h in t.history)]
+    watched = max((h["at"] for h in t.history), default=0.0)
+    movies = dict.fromkeys(
+        (
+            "watched_at",
+            "collected_at",
+            "rated_at",
+            "watchlisted_at",
+            "favorited_at",
+            "commented_at",
+            "hidden_at",
+        ),
+        epoch,
+    )
+    episodes = dict.fromkeys(
+        ("watched_at", "collected_at", "rated_at", "watchlisted_at", "commented_at"), epoch
+    )
+    movies["watched_at"] = episodes["watched_at"] = iso(watched)
+    updated = {"updated_at": epoch}
+    return _Reply(
+        200,
+        {
+            "all": iso(max(stamps, default=0.0)),
+            "movies": {**movies, "paused_at": iso(t.paused_activity["movie"])},
+            "episodes": {**episodes, "paused_at": iso(t.paused_activity["episode"])},
+            "shows": dict.fromkeys(
+                ("rated_at", "watchlisted_at", "favorited_at", "commented_at", "hidden_at", "dropped_at"),
+                epoch,
+            ),
+            "seasons": dict.fromkeys(("rated_at", "watchlisted_at", "commented_at", "hidden_at"), epoch),
+            "comments": dict.fromkeys(("liked_at", "reacted_at", "blocked_at"), epoch),
+            "lists": dict.fromkeys(("liked_at", "reacted_at", "updated_at", "commented_at"), epoch),
+            "watchlist": updated,
+            "favorites": updated,
+            "collaborations": updated,
+            "account": dict.fromkeys(
+                ("settings_at", "followed_at", "following_at", "pending_at", "requested_at"), epoch
+            ),
+            "saved_filters": updated,
+            "notes": updated,
+        },
+    )
 
 
 def _ratings(t: FakeTrakt, rec: Recorded, remove: str | None) -> _Reply:
@@ -844,6 +923,8 @@ _ROUTES: list[tuple[str, str, bool, Callable[..., _Reply]]] = [
     ("POST", r"/sync/history", True, _sync_history_add),
     ("GET", r"/sync/history(?:/(movies|episodes))?", True, _sync_history_get),
     ("GET", r"/sync/playback(?:/(movies|episodes))?", True, _sync_playback),
+    ("DELETE", r"/sync/playback/(\d+)", True, _sync_playback_delete),
+    ("GET", r"/sync/last_activities", True, _last_activities),
     ("POST", r"/sync/ratings(/remove)?", True, _ratings),
     ("GET", r"/users/settings", True, _user_settings),
     ("GET", r"/search/((?:movie|show|episode)(?:,(?:movie|show|episode))*)", False, _search_text),

@@ -28,7 +28,7 @@ from scrobblerd.config.settings import Config
 from scrobblerd.daemon import sdnotify
 from scrobblerd.daemon.statusfile import StatusFile
 from scrobblerd.errors import ConfigError
-from scrobblerd.models import ScrobbleAction
+from scrobblerd.models import PlayerEvent, ScrobbleAction, SeekCommand
 from scrobblerd.notify.desktop import DesktopNotifier
 from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
@@ -118,15 +118,21 @@ class Daemon:
         self._parts.push_part("final_status", lambda: self._write_status(running=False))
 
         self.notifier = DesktopNotifier(config.notify)
+        self.commands = registry.build_commands(config.players)
+        self.resumer = self.services.resumer(config, self._to_dispatcher, self._seek, self._on_resumed)
         self.dispatcher = Dispatcher(
-            state.Rules.from_config(config.scrobble),
-            self.services.delivery.submit,
+            state.Rules.from_config(config.scrobble, config.resume),
+            self._deliver,
             count_parts=self.services.count_parts,
             on_watched=self._on_watched,
+            on_resume=self.resumer.submit if self.resumer is not None else None,
             heartbeat=self._heartbeat,
         )
         self.services.delivery.start()
         self._parts.push_part("delivery", lambda: self.services.delivery.stop(STOP_DEADLINE / 2))
+        if self.resumer is not None:
+            self.resumer.start()
+            self._parts.push_part("resume", self.resumer.stop)
         self.dispatcher.start()
         self._parts.push_part("dispatcher", lambda: self.dispatcher.stop(STOP_DEADLINE / 3))
 
@@ -184,6 +190,9 @@ class Daemon:
         if not self._stop.is_set() and not self.services.delivery.alive():
             log.error("delivery_restarted")
             self.services.delivery.start()
+        if not self._stop.is_set() and self.resumer is not None and not self.resumer.alive():
+            log.error("resume_restarted")
+            self.resumer.start()
 
     def _heartbeat(self) -> None:
         if self._watchdog_every is None:
@@ -192,6 +201,27 @@ class Daemon:
         if now - self._last_watchdog >= self._watchdog_every / 2:
             self._last_watchdog = now
             sdnotify.watchdog()
+
+    def _deliver(self, action: ScrobbleAction) -> None:
+        self.services.delivery.submit(action)
+        if self.resumer is not None:
+            self.resumer.note(action)
+
+    def _to_dispatcher(self, event: PlayerEvent) -> None:
+        self.dispatcher.submit(event)
+
+    def _seek(self, command: SeekCommand) -> None:
+        registry.seek(self.commands, command.player, command.position)
+
+    def _on_resumed(self, command: SeekCommand) -> None:
+        """A desktop notification for a resumed item, when enabled, off the resume thread."""
+        if not self.config.notify.enabled:
+            return
+        title = command.media.title or (command.media.path or "").rsplit("/", 1)[-1]
+        text = f"{title} at {command.progress:.0f} %"
+        threading.Thread(
+            target=self.notifier.send, args=("Resumed", text), name="notify", daemon=True
+        ).start()
 
     def _on_watched(self, action: ScrobbleAction) -> None:
         """A desktop notification, when enabled, off the dispatcher thread (notify-send may take a
@@ -249,14 +279,22 @@ class Daemon:
         self.config = new
         if new.log != old.log:
             logs.configure(new.log.level, new.log.format)
-        self.dispatcher.set_rules(state.Rules.from_config(new.scrobble))
+        self.dispatcher.set_rules(state.Rules.from_config(new.scrobble, old.resume))
         if new.players != old.players:
+            self.commands = registry.build_commands(new.players)
             self._stop_watchers()
             self.watchers = registry.build_watchers(new.players)
             for watcher in self.watchers.values():
                 watcher.start(self.dispatcher.submit)
-        if (new.trakt, new.state_dir, new.identify) != (old.trakt, old.state_dir, old.identify):
-            log.warning("reload_partial", hint="trakt, state_dir and identify changes take effect on restart")
+        if (new.trakt, new.state_dir, new.identify, new.resume) != (
+            old.trakt,
+            old.state_dir,
+            old.identify,
+            old.resume,
+        ):
+            log.warning(
+                "reload_partial", hint="trakt, state_dir, identify and resume changes take effect on restart"
+            )
         log.info("config_reloaded", source=str(new.source))
         sdnotify.ready(self._status_line())
         return True

@@ -7,6 +7,7 @@ Part of the wiring room with daemon.py: this module builds things, daemon.py run
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -16,7 +17,9 @@ from scrobblerd.delivery.ratings import rating_handler
 from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import TraktError
 from scrobblerd.identify.identifier import Identifier
-from scrobblerd.models import MediaRef
+from scrobblerd.models import MediaRef, PlayerEvent, SeekCommand
+from scrobblerd.resume.book import PointBook
+from scrobblerd.resume.service import Resumer
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
 from scrobblerd.trakt.auth import TokenManager, TokenStore
@@ -65,6 +68,20 @@ class Services:
         self.client.close()
         self.oauth.close()
         self.store.close()
+
+    def resumer(
+        self,
+        config: Config,
+        events: Callable[[PlayerEvent], None],
+        seek: Callable[[SeekCommand], None],
+        announce: Callable[[SeekCommand], None] | None,
+    ) -> Resumer | None:
+        """The resume service when `resume.enabled`, else None."""
+        if not config.resume.enabled:
+            return None
+        book = PointBook(self.store, self.client)
+        resolve = self.identifier.resolve_for_delivery
+        return Resumer(book, resolve, events, seek, threshold=config.scrobble.threshold, announce=announce)
 
     def count_parts(self, media: MediaRef) -> int:
         return self.identifier.count_parts(media)

@@ -30,7 +30,6 @@ class ScrobbleSettings(Protocol):
     def pause_timeout(self) -> float: ...
 
 
-@dataclass(frozen=True)
 class ResumeSettings(Protocol):
     """The `resume.*` settings (the config's ResumeConfig has them)."""
 

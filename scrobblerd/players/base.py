@@ -22,11 +22,13 @@ EventSink = Callable[[PlayerEvent], None]
 @dataclass(frozen=True)
 class PlayerSpec:
     """What the registry knows of a player: its config section (a frozen dataclass, the keys of
-    `players.<name>`) and where its watcher lives (`module:Class`, built with that section)."""
+    `players.<name>`), where its watcher lives and where its command interface lives (each
+    `module:Class`, built with that section)."""
 
     name: str
     settings: type[Any]
     watcher: str
+    commands: str | None = None
 
 
 # Reconnect backoff for absent players: quick to find a player that starts later, cheap when
@@ -51,6 +53,15 @@ class Watcher(Protocol):
 
     def status(self) -> Mapping[str, PlayerStatus]:
         """Per player instance: connected or not, and a short state."""
+
+
+class Commands(Protocol):
+    """What the daemon may ask of a player: the way back from decisions to the player. Watchers
+    stay readers; each player's command interface is its own small client, built on demand."""
+
+    def seek(self, player: str, position: float) -> None:
+        """Seek the instance `player` (a PlayerEvent.player id) to `position` seconds; raises
+        PlayerError when the player cannot be reached or refuses."""
 
 
 def backoff_delays(start: float, cap: float) -> Callable[[], float]:

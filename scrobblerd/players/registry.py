@@ -7,8 +7,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from scrobblerd.errors import PlayerError
 from scrobblerd.players import kodi, mpv, vlc
-from scrobblerd.players.base import PlayerSpec, Watcher
+from scrobblerd.players.base import Commands, PlayerSpec, Watcher
 
 PLAYERS: tuple[PlayerSpec, ...] = (
     mpv.SPEC,
@@ -41,3 +42,23 @@ def build_watchers(players: Any) -> dict[str, Watcher]:
         for spec in PLAYERS
         if settings_of(players, spec).enabled
     }
+
+
+def build_commands(players: Any) -> dict[str, Commands]:
+    """The command interface of each enabled player that has one, keyed by the player's name."""
+    built: dict[str, Commands] = {}
+    for spec in PLAYERS:
+        settings = settings_of(players, spec)
+        if spec.commands is None or not settings.enabled:
+            continue
+        module, _, cls = spec.commands.partition(":")
+        built[spec.name] = getattr(importlib.import_module(module), cls)(settings)
+    return built
+
+
+def seek(commands: dict[str, Commands], player: str, position: float) -> None:
+    """Seek the player instance `player` ("<name>:<instance>") through its player's commands."""
+    handler = commands.get(player.partition(":")[0])
+    if handler is None:
+        raise PlayerError(f"no command interface for {player!r}")
+    handler.seek(player, position)

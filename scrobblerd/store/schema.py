@@ -58,6 +58,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE id_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)",
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # Resume points: ours (written when a viewing pauses or stops below the threshold) and a
+        # cache of Trakt's (`/sync/playback`). `item` is the Trakt item once identified; `media_key`
+        # lets an unidentified local point (offline) still match the same file.
+        """CREATE TABLE playback_points (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL CHECK (source IN ('local', 'trakt')),
+            trakt_id INTEGER,
+            type TEXT,
+            item TEXT,
+            media_key TEXT,
+            progress REAL NOT NULL,
+            paused_at REAL NOT NULL,
+            UNIQUE (source, trakt_id)
+        )""",
+        "CREATE INDEX playback_points_source ON playback_points (source, type)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -51,6 +51,7 @@ from scrobblerd.trakt.objects import (
     scrobble_body,
     sync_body,
 )
+from scrobblerd.trakt.playback import PlaybackCalls, PlaybackEntry
 
 # The client's public face: its objects and helpers live in trakt_objects and trakt_errors,
 # callers import them from here.
@@ -65,6 +66,7 @@ __all__ = [
     "DeviceCode",
     "DevicePoll",
     "HistoryEntry",
+    "PlaybackEntry",
     "ScrobbleResult",
     "SearchResult",
     "SyncResult",
@@ -109,7 +111,7 @@ def search_escape(query: str) -> str:
     return "".join("\\" + ch if ch in SOLR_SPECIAL else ch for ch in query)
 
 
-class TraktClient:
+class TraktClient(PlaybackCalls):
     """One requests.Session against `config.api_url`; safe to share between threads for reads,
     used by one delivery thread for writes."""
 
@@ -268,12 +270,6 @@ class TraktClient:
             if page >= count or not data:
                 break
         return rows
-
-    def get_playback(self) -> list[dict[str, Any]]:
-        data = self._json("GET", "/sync/playback", "sync/playback")
-        if not isinstance(data, list):
-            raise PermanentError("sync/playback: expected a list")
-        return data
 
     def add_ratings(self, ratings: Sequence[tuple[Item | Show, int, datetime]]) -> dict[str, Any]:
         body = sync_body([(item, {"rating": int(r), "rated_at": iso_utc_ms(at)}) for item, r, at in ratings])

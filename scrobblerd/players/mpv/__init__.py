@@ -3,4 +3,9 @@
 from scrobblerd.players.base import PlayerSpec
 from scrobblerd.players.mpv.settings import MpvConfig
 
-SPEC = PlayerSpec(name="mpv", settings=MpvConfig, watcher="scrobblerd.players.mpv.watcher:MpvWatcher")
+SPEC = PlayerSpec(
+    name="mpv",
+    settings=MpvConfig,
+    watcher="scrobblerd.players.mpv.watcher:MpvWatcher",
+    commands="scrobblerd.players.mpv.command:MpvCommands",
+)

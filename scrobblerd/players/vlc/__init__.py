@@ -3,4 +3,9 @@
 from scrobblerd.players.base import PlayerSpec
 from scrobblerd.players.vlc.settings import VlcConfig
 
-SPEC = PlayerSpec(name="vlc", settings=VlcConfig, watcher="scrobblerd.players.vlc.watcher:VlcWatcher")
+SPEC = PlayerSpec(
+    name="vlc",
+    settings=VlcConfig,
+    watcher="scrobblerd.players.vlc.watcher:VlcWatcher",
+    commands="scrobblerd.players.vlc.command:VlcCommands",
+)
