@@ -209,16 +209,13 @@ def test_missing_episode_is_unknown_with_a_reason(client: TraktClient) -> None:
     assert found.item is None and "S09E99 is not on Trakt" in (found.reason or "")
 
 
-def test_anime_absolute_number_is_sent_as_number_abs(client: TraktClient) -> None:
+def test_anime_absolute_number_is_mapped_to_the_episode_with_its_ids(client: TraktClient) -> None:
     found = ident(client).identify(MediaRef(path="[SubsPlease] One Piece - 1071 (1080p) [A1B2C3D4].mkv"))
     assert isinstance(found.item, Episode)
-    assert (found.item.show.ids["trakt"], found.item.season, found.item.number, found.item.number_abs) == (
-        5,
-        None,
-        None,
-        1071,
-    )
-    assert "number_abs" in (found.reason or "")
+    item = found.item
+    assert (item.show.ids["trakt"], item.season, item.number, item.number_abs) == (5, 21, 1, 1071)
+    assert item.ids["trakt"] == 5 * 10_000 + 21 * 1000 + 1
+    assert "absolute 1071 is S21E01" in (found.reason or "")
 
 
 def test_special_from_season_zero(client: TraktClient) -> None:
@@ -226,9 +223,9 @@ def test_special_from_season_zero(client: TraktClient) -> None:
     assert isinstance(found.item, Episode) and found.item.title == "The Christmas Invasion"
 
 
-def test_daily_show_explains_itself(client: TraktClient) -> None:
+def test_daily_show_without_that_air_date_explains_itself(client: TraktClient) -> None:
     found = ident(client).identify(MediaRef(path="The.Daily.Show.2023.05.12.Guest.720p.WEB.h264-KOGi.mkv"))
-    assert found.item is None and "daily episode (2023-05-12)" in (found.reason or "")
+    assert found.item is None and "no episode that aired on 2023-05-12" in (found.reason or "")
 
 
 # ---- player ids -------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class FakeTrakt:
         self._cond = threading.Condition()
         self._movies: list[dict[str, Any]] = []
         self._shows: list[dict[str, Any]] = []
+        self._movie_aliases: dict[int, list[str]] = {}
         self._access: dict[str, dict[str, Any]] = {}
         self._refresh: dict[str, str] = {}
         self._devices: dict[str, _Device] = {}
@@ -191,10 +192,13 @@ class FakeTrakt:
         self.stop()
 
     # ---- catalogue ------------------------------------------------------------------------
-    def add_movie(self, title: str, year: int | None, ids: dict[str, Any]) -> dict[str, Any]:
+    def add_movie(
+        self, title: str, year: int | None, ids: dict[str, Any], *, aliases: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         movie = {"title": title, "year": year, "ids": {"slug": _slug(title, year), **ids}}
         with self._cond:
             self._movies.append(movie)
+            self._movie_aliases[id(movie)] = list(aliases)
         return json.loads(json.dumps(movie))  # type: ignore[no-any-return]
 
     def add_playback(self, body: dict[str, Any], progress: float, at: float) -> int:
@@ -218,8 +222,14 @@ class FakeTrakt:
         ids: dict[str, Any],
         episodes: dict[tuple[int, int], dict[str, Any]] | None = None,
         absolute: dict[int, tuple[int, int]] | None = None,
+        *,
+        country: str | None = None,
+        aliases: tuple[str, ...] = (),
+        timezone: str | None = None,
     ) -> dict[str, Any]:
-        """`episodes` maps (season, number) to {"title", "ids"}; missing trakt ids are made up."""
+        """`episodes` maps (season, number) to {"title", "ids", "first_aired"}; missing trakt ids
+        are made up. `country` (lower-case ISO code), `aliases` (searched like titles, listed by
+        /shows/:id/aliases) and `timezone` (airs.timezone) come with `extended=full`."""
         show_ids: dict[str, Any] = {"slug": _slug(title, year), **ids}
         show: dict[str, Any] = {"title": title, "year": year, "ids": show_ids}
         abs_of = {se: n for n, se in (absolute or {}).items()}
@@ -233,9 +243,11 @@ class FakeTrakt:
                 "title": data.get("title"),
                 "ids": ep_ids,
                 "number_abs": abs_of.get((season, number)),
+                "first_aired": data.get("first_aired"),
             }
+        full = {"country": country, "airs": {"day": None, "time": None, "timezone": timezone}}
         with self._cond:
-            self._shows.append({"show": show, "episodes": eps})
+            self._shows.append({"show": show, "episodes": eps, "full": full, "aliases": list(aliases)})
         return json.loads(json.dumps(show))  # type: ignore[no-any-return]
 
     # ---- tokens ---------------------------------------------------------------------------
@@ -866,18 +878,31 @@ def _years_ok(spec: str | None, year: int | None) -> bool:
     return int(low) <= year <= int(high or low)
 
 
+def _unescape(query: str) -> str:
+    """Trakt: a backslash makes the search engine's special characters literal."""
+    return re.sub(r"\\(.)", r"\1", query)
+
+
 def _search_text(t: FakeTrakt, rec: Recorded, types: str) -> _Reply:
-    query, years = rec.query.get("query", ""), rec.query.get("years")
+    query, years = _unescape(rec.query.get("query", "")), rec.query.get("years")
+    # Trakt: by default title, original_title, translations and aliases are searched
+    fields = set((rec.query.get("fields") or "title,aliases").split(","))
+    full = "full" in (rec.query.get("extended") or "")
     results: list[dict[str, Any]] = []
     wanted = types.split(",")
-    pools = [("movie", t._movies), ("show", [s["show"] for s in t._shows])]
+    pools = [
+        ("movie", [(m, t._movie_aliases.get(id(m), []), {}) for m in t._movies]),
+        ("show", [(s["show"], s.get("aliases", []), s.get("full") or {}) for s in t._shows]),
+    ]
     for kind, pool in pools:
         if kind not in wanted:
             continue
-        for obj in pool:
-            score = _score(query, obj["title"])
+        for obj, aliases, extra in pool:
+            names = ([obj["title"]] if "title" in fields else []) + (aliases if "aliases" in fields else [])
+            score = max((_score(query, name) for name in names), default=0.0)
             if score > 0 and _years_ok(years, obj["year"]):
-                results.append({"type": kind, "score": score, kind: dict(obj)})
+                shown = {**obj, "country": extra.get("country")} if full and kind == "show" else dict(obj)
+                results.append({"type": kind, "score": score, kind: shown})
     results.sort(key=lambda r: r["score"], reverse=True)
     return _paginate(rec, results)
 
@@ -914,6 +939,63 @@ def _episode_summary(t: FakeTrakt, rec: Recorded, show_id: str, season: str, num
     return _Reply(404, {"error": "not found"}) if ep is None else _Reply(200, t._episode_out(ep))
 
 
+def _show_entry(t: FakeTrakt, show_id: str) -> dict[str, Any] | None:
+    return next((s for s in t._shows if show_id in {str(v) for v in s["show"]["ids"].values()}), None)
+
+
+def _episode_full(e: dict[str, Any], full: bool) -> dict[str, Any]:
+    out = {"season": e["season"], "number": e["number"], "title": e["title"], "ids": dict(e["ids"])}
+    if full:  # Trakt: first_aired and number_abs come with extended=full
+        out.update(number_abs=e["number_abs"], first_aired=e.get("first_aired"))
+    return out
+
+
+def _show_seasons(t: FakeTrakt, rec: Recorded, show_id: str) -> _Reply:
+    """GET /shows/:id/seasons: every season; `extended=episodes` lists their episodes."""
+    entry = _show_entry(t, show_id)
+    if entry is None:
+        return _Reply(404, {"error": "not found"})
+    extended = set((rec.query.get("extended") or "").split(","))
+    seasons: dict[int, list[dict[str, Any]]] = {}
+    for (season, _number), e in sorted(entry["episodes"].items()):
+        seasons.setdefault(season, []).append(e)
+    out = []
+    for number, eps in sorted(seasons.items()):
+        season: dict[str, Any] = {
+            "number": number,
+            "ids": {"trakt": int(entry["show"]["ids"]["trakt"]) * 100 + number},
+        }
+        if "episodes" in extended:
+            season["episodes"] = [_episode_full(e, "full" in extended) for e in eps]
+        out.append(season)
+    return _Reply(200, out)
+
+
+def _show_season(t: FakeTrakt, rec: Recorded, show_id: str, season: str) -> _Reply:
+    """GET /shows/:id/seasons/:season: the season's episodes."""
+    entry = _show_entry(t, show_id)
+    eps = [e for (s, _n), e in sorted(entry["episodes"].items()) if s == int(season)] if entry else []
+    if not eps:
+        return _Reply(404, {"error": "not found"})
+    return _Reply(200, [_episode_full(e, "full" in (rec.query.get("extended") or "")) for e in eps])
+
+
+def _show_summary(t: FakeTrakt, rec: Recorded, show_id: str) -> _Reply:
+    entry = _show_entry(t, show_id)
+    if entry is None:
+        return _Reply(404, {"error": "not found"})
+    if "full" in (rec.query.get("extended") or ""):
+        return _Reply(200, {**entry["show"], **(entry.get("full") or {})})
+    return _Reply(200, dict(entry["show"]))
+
+
+def _show_aliases(t: FakeTrakt, rec: Recorded, show_id: str) -> _Reply:
+    entry = _show_entry(t, show_id)
+    if entry is None:
+        return _Reply(404, {"error": "not found"})
+    return _Reply(200, [{"title": a, "country": None} for a in entry.get("aliases", [])])
+
+
 _ROUTES: list[tuple[str, str, bool, Callable[..., _Reply]]] = [
     ("POST", r"/oauth/device/code", False, _device_code),
     ("POST", r"/oauth/device/token", False, _device_token),
@@ -930,6 +1012,10 @@ _ROUTES: list[tuple[str, str, bool, Callable[..., _Reply]]] = [
     ("GET", r"/search/((?:movie|show|episode)(?:,(?:movie|show|episode))*)", False, _search_text),
     ("GET", r"/search/(trakt|imdb|tmdb|tvdb)/([^/]+)", False, _search_id),
     ("GET", r"/shows/([^/]+)/seasons/(\d+)/episodes/(\d+)", False, _episode_summary),
+    ("GET", r"/shows/([^/]+)/seasons", False, _show_seasons),
+    ("GET", r"/shows/([^/]+)/seasons/(\d+)", False, _show_season),
+    ("GET", r"/shows/([^/]+)/aliases", False, _show_aliases),
+    ("GET", r"/shows/([^/]+)", False, _show_summary),
 ]
 
 

@@ -21,7 +21,8 @@ from scrobblerd.errors import TraktError
 from scrobblerd.identify.extras import extra_reason
 from scrobblerd.identify.names import stem_of
 from scrobblerd.identify.parse import Guess, is_url, normalise_title, parse, path_components
-from scrobblerd.identify.search import Resolution, Resolver, Searcher
+from scrobblerd.identify.resolver import Resolution, Resolver
+from scrobblerd.identify.search import Searcher
 from scrobblerd.models import Episode, Item, MediaRef, Movie, item_from_json
 
 __all__ = ["Cache", "Guess", "Identification", "Identifier", "Searcher", "excluded", "parse"]
@@ -164,7 +165,7 @@ class Identifier:
         self.cache = cache
         self.min_duration = min_duration
         self.rules_file = rules_file
-        self._resolver = Resolver(searcher, rules_file) if searcher is not None else None
+        self._resolver = Resolver(searcher, rules_file, cache) if searcher is not None else None
         self._parts: OrderedDict[str, int] = OrderedDict()
 
     def identify(

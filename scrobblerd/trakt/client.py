@@ -23,6 +23,7 @@ from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, Show
 from scrobblerd.timefmt import iso_utc_ms, parse_time
+from scrobblerd.trakt.episodes import ShowEpisodes, parse_show_episodes
 from scrobblerd.trakt.errors import (
     BODY_EXCERPT,
     excerpt,
@@ -296,7 +297,8 @@ class TraktClient(PlaybackCalls):
     def search_text(
         self, query: str, types: Sequence[str] = ("movie", "show"), year: int | None = None, limit: int = 10
     ) -> list[SearchResult]:
-        params: dict[str, Any] = {"query": search_escape(query), "fields": "title", "limit": limit}
+        # title, original_title, translations and aliases: the search fields Trakt uses by default
+        params: dict[str, Any] = {"query": search_escape(query), "limit": limit, "extended": "full"}
         if year is not None:
             params["years"] = year
         data = self._json("GET", "/search/" + ",".join(types), "search", oauth=False, params=params)
@@ -321,6 +323,24 @@ class TraktClient(PlaybackCalls):
             return None
         data = json_body(resp, "episode")
         return shaped("episode", lambda: parse_episode(data, show))
+
+    def show_episodes(self, show: Show) -> ShowEpisodes:
+        """Every episode of `show` with ids, absolute numbers and air times, and its time zone."""
+        key = _show_key(show)
+        seasons = self._json(
+            "GET", f"/shows/{key}/seasons", "seasons", oauth=False, params={"extended": "full,episodes"}
+        )
+        summary = self._json("GET", f"/shows/{key}", "show", oauth=False, params={"extended": "full"})
+        return shaped("seasons", lambda: parse_show_episodes(seasons, summary, show))
+
+    def show_aliases(self, show: Show) -> list[str]:
+        """The show's other titles (localized and alternate ones)."""
+        data = self._json("GET", f"/shows/{_show_key(show)}/aliases", "aliases", oauth=False)
+        return (
+            [str(a["title"]) for a in data if isinstance(a, dict) and a.get("title")]
+            if isinstance(data, list)
+            else []
+        )
 
     # ---- OAuth (used by scrobblerd.trakt.auth) ----------------------------------------------------
     def _client_auth(self) -> dict[str, str]:
@@ -371,6 +391,13 @@ class TraktClient(PlaybackCalls):
     def revoke(self, token: str) -> None:
         body = {"token": token, **self._client_auth()}
         self._call("POST", "/oauth/revoke", "revoke", oauth=False, json=body).close()
+
+
+def _show_key(show: Show) -> str:
+    key = next((show.ids[k] for k in ("trakt", "slug", "imdb") if show.ids.get(k)), None)
+    if key is None:
+        raise PermanentError(f"show lookup needs the show's trakt id, slug or imdb id: {show.title!r}")
+    return quote(str(key), safe="")
 
 
 def _token_dict(data: Any, what: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class SearchResult:
     type: str
     score: float
     item: Movie | Show | Episode
+    country: str | None = None  # the movie's or show's country (lower-case ISO code), with extended=full
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,19 @@ def as_item(value: Movie | Show | Episode) -> Item:
     return value
 
 
+def _country(result: dict[str, Any]) -> str | None:
+    body = result.get(str(result.get("type")))
+    country = body.get("country") if isinstance(body, dict) else None
+    return country.lower() if isinstance(country, str) and country else None
+
+
 def parse_search_results(data: Any) -> list[SearchResult]:
     if not isinstance(data, list):
         raise PermanentError(f"search: expected a list, got {type(data).__name__}")
     return shaped(
         "search",
         lambda: [
-            SearchResult(str(r["type"]), float(r.get("score") or 0.0), parse_item(r))
+            SearchResult(str(r["type"]), float(r.get("score") or 0.0), parse_item(r), _country(r))
             for r in data
             if r.get("type") in ("movie", "show", "episode")
         ],
