@@ -25,13 +25,10 @@ from hypothesis import strategies as st
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
 from scrobblerd.players.kodi import rpc as kodi_rpc
 from scrobblerd.players.kodi import watcher as kodi
-from scrobblerd.players.kodi.settings import KodiConfig
-from scrobblerd.players.kodi.watcher import (
-    KodiWatcher,
+from scrobblerd.players.kodi.parse import (
+    Change,
     Notification,
     Snapshot,
-    StreamDecoder,
-    Tracker,
     parse_ids,
     parse_item,
     parse_notification,
@@ -39,6 +36,10 @@ from scrobblerd.players.kodi.watcher import (
     time_to_seconds,
     transitions,
 )
+from scrobblerd.players.kodi.rpc import StreamDecoder
+from scrobblerd.players.kodi.settings import KodiConfig
+from scrobblerd.players.kodi.track import Tracker
+from scrobblerd.players.kodi.watcher import KodiWatcher
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kodi"
 RESPONSES: dict[str, Any] = json.loads((FIXTURES / "responses.json").read_text())
@@ -178,7 +179,7 @@ def snap(position: float, speed: float = 1.0, at: float = 100.0, media: MediaRef
     return Snapshot(1, media, position, 90.0, speed, at)
 
 
-def kinds(changes: list[kodi.Change]) -> list[EventKind]:
+def kinds(changes: list[Change]) -> list[EventKind]:
     return [c.kind for c in changes]
 
 

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind
-from scrobblerd.players.vlc.watcher import (
+from scrobblerd.players.vlc.parse import (
     END_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
     PROGRESS_EVERY,
     STOPPED_MAX_INTERVAL,
     VlcSnapshot,
-    _find_uri,
     events_from,
+    find_uri,
     media_from,
     parse_status,
     path_from_uri,
@@ -118,10 +118,10 @@ def test_stream_url_meta_is_the_path_without_playlist() -> None:
 
 def test_playlist_uri_by_current_item_id() -> None:
     tree = load("playlist_two_items")
-    assert _find_uri(tree, 4) == "file:///tmp/vlccap/media/Breaking.Bad.S01E02.720p.mkv"
-    assert _find_uri(tree, 5) == "file:///tmp/vlccap/media/Breaking.Bad.S01E03.720p.mkv"
-    assert _find_uri(tree, 99) is None
-    assert _find_uri({"children": "junk"}, 1) is None
+    assert find_uri(tree, 4) == "file:///tmp/vlccap/media/Breaking.Bad.S01E02.720p.mkv"
+    assert find_uri(tree, 5) == "file:///tmp/vlccap/media/Breaking.Bad.S01E03.720p.mkv"
+    assert find_uri(tree, 99) is None
+    assert find_uri({"children": "junk"}, 1) is None
 
 
 @pytest.mark.parametrize(

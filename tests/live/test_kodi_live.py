@@ -24,8 +24,9 @@ import pytest
 
 from scrobblerd.models import EventKind, PlayerEvent, PlayerStatus
 from scrobblerd.players.kodi import watcher as kodi_watcher
+from scrobblerd.players.kodi.rpc import HttpRpc, KodiConnectionError
 from scrobblerd.players.kodi.settings import KodiConfig
-from scrobblerd.players.kodi.watcher import HttpRpc, KodiConnectionError, KodiWatcher
+from scrobblerd.players.kodi.watcher import KodiWatcher
 from tests.conftest import require_binary
 from tests.live.run_kodi import (
     KodiProcess,
