@@ -118,3 +118,13 @@ def test_python_dash_m_and_console_script_agree() -> None:
         pytest.fail("the console script is not installed next to this python (pip install . first)")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=30, check=False)
     assert out.stdout.strip() == f"scrobblerd {__version__}"
+
+
+def test_a_network_listen_without_a_token_exits_78_with_the_reason(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\nweb:\n  listen: 0.0.0.0:8787\n")
+    for args in (["config", "check", str(config)], ["--config", str(config), "run"]):
+        out = scrobblerd(*args)
+        assert out.returncode == 78, (args, out.stderr)
+        assert f"{config}:3: web.listen: 0.0.0.0:8787 is not a loopback address" in out.stderr
+    assert not (tmp_path / "state").exists()

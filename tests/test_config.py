@@ -176,3 +176,45 @@ def test_example_defaults_equal_builtin_defaults() -> None:
     assert config.scrobble == Config().scrobble
     assert config.players == Config().players
     assert config.trakt == Config().trakt
+
+
+WEB_BAD = [
+    ("web:\n  listen: 8787\n", 2, "web.listen", "must be host:port"),
+    ("web:\n  listen: 127.0.0.1:70000\n", 2, "web.listen", "must be host:port"),
+    ("web:\n  listen: 0.0.0.0:8787\n", 2, "web.listen", "not a loopback address: set web.token first"),
+    ("web:\n  enabled: true\n  listen: '[::]:8787'\n", 3, "web.listen", "set web.token first"),
+    ("web:\n  listen: nas.example:8787\n", 2, "web.listen", "set web.token first"),
+    ("alerts:\n  urls: [not-a-url]\n", 2, "alerts.urls[0]", "Apprise URL"),
+    ("alerts:\n  queue_age: 0\n", 2, "alerts.queue_age", "greater than 0"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), WEB_BAD)
+def test_web_and_alerts_problems_name_line_key_and_reason(
+    text: str, line: int, key: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    [problem] = caught.value.problems
+    assert problem.startswith(f"c.yaml:{line}: {key}: "), problem
+    assert fragment in problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "web:\n  listen: 0.0.0.0:8787\n  token: s3cret\n",
+        "web:\n  listen: 0.0.0.0:8787\n  enabled: false\n",
+        "web:\n  listen: localhost:9000\n",
+        "web:\n  listen: '[::1]:9000'\n",
+    ],
+)
+def test_a_network_listen_is_accepted_with_a_token_or_when_the_page_is_off(text: str) -> None:
+    config = parse_config(text)
+    assert config.web.address()[1] in (8787, 9000)
+
+
+def test_web_token_and_alert_urls_are_masked_secrets() -> None:
+    config = parse_config("web:\n  token: hunter22\nalerts:\n  urls: ['ntfy://user:pw@ntfy.example/t']\n")
+    assert config.web.token == "hunter22"
+    assert "hunter22" not in repr(config) and "pw@" not in repr(config)

@@ -12,7 +12,7 @@ from typing import Any
 from scrobblerd.cli.common import load_config_or_exit, print_json
 from scrobblerd.config.settings import Config
 
-LAST_SCROBBLES = 5
+ASK_TIMEOUT = 2.0  # seconds to wait for the running daemon's /api/status
 
 
 def register(
@@ -30,38 +30,46 @@ def register(
 
 
 def gather(config: Config) -> dict[str, Any]:
+    """The running daemon's own report when its page answers; else built here from the status
+    file (players) and the token file and database (the rest), by the same function."""
     from scrobblerd.daemon.statusfile import StatusFile
-    from scrobblerd.store import deliveries
     from scrobblerd.store.db import Store
-    from scrobblerd.trakt.auth import auth_status
+    from scrobblerd.web.status import build_status
 
     live = StatusFile(config.state_dir).live()
-    auth = auth_status(config)
+    if live and live.get("web"):
+        report = _ask_daemon(str(live["web"]), config.web.token.reveal())
+        if report is not None:
+            return report
+    daemon = {"running": live is not None, "pid": (live or {}).get("pid")}
     with Store.open(config.state_dir) as store:
-        counts = deliveries.counts(store)
-        last = [h.to_json() for h in store.history(limit=LAST_SCROBBLES)]
-    from scrobblerd.players import registry
+        return build_status(config, store, (live or {}).get("players") if live else None, daemon)
 
-    enabled = {spec.name: registry.settings_of(config.players, spec).enabled for spec in registry.PLAYERS}
-    players: dict[str, Any] = {}
-    for name, on in enabled.items():
-        seen = (live or {}).get("players", {}).get(name, {})
-        players[name] = {
-            "enabled": on,
-            "connected": bool(seen.get("connected")) if live else False,
-            "instances": seen.get("instances", {}) if live else {},
-        }
-    return {
-        "authorized": bool(auth.get("authorized")),
-        "expires_at": auth.get("expires_at"),
-        "username": auth.get("username"),
-        "needs_reauth": bool(auth.get("needs_reauth")),
-        "daemon": {"running": live is not None, "pid": (live or {}).get("pid")},
-        "queue_depth": counts["pending"] + counts["inflight"],
-        "queue_failed": counts["failed"],
-        "players": players,
-        "last_scrobbles": last,
-    }
+
+def _ask_daemon(url: str, token: str) -> dict[str, Any] | None:
+    """GET /api/status from the daemon on this machine; None when it does not answer in time."""
+    import json
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    request = urllib.request.Request(url + "/api/status")  # noqa: S310 - http:// from our status file
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with opener.open(request, timeout=ASK_TIMEOUT) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _playing(inst: dict[str, Any]) -> str:
+    now = inst.get("now_playing")
+    if not now:
+        return str(inst.get("state"))
+    label = f" {now['episode_label']}" if now.get("episode_label") else ""
+    progress = f" {now['progress']:.0f}%" if now.get("progress") is not None else ""
+    return f"{now.get('state')}: {now.get('title') or now.get('path')}{label}{progress}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -84,7 +92,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{name + ':':<10} disabled")
             continue
         state = "connected" if player["connected"] else "not connected"
-        details = ", ".join(f"{pid} {inst.get('state')}" for pid, inst in player["instances"].items())
+        details = ", ".join(f"{pid} {_playing(inst)}" for pid, inst in player["instances"].items())
         print(f"{name + ':':<10} {state}" + (f" ({details})" if details else ""))
     print(f"Queue:     {report['queue_depth']} waiting, {report['queue_failed']} failed")
     if report["last_scrobbles"]:

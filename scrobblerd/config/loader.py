@@ -12,12 +12,12 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scrobblerd.config.checks import CHECKS, PATH_KEYS, SCALAR_AS_LIST
 from scrobblerd.config.settings import (
     Config,
     IdentifyConfig,
@@ -29,87 +29,13 @@ from scrobblerd.config.settings import (
     ScrobbleConfig,
     TraktConfig,
     default_config_path,
+    is_loopback,
+    split_listen,
 )
 from scrobblerd.errors import ConfigError
-from scrobblerd.players.registry import PLAYERS
 from scrobblerd.secret import Secret
 
 ENV_CONFIG = "SCROBBLERD_CONFIG"
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("auto", "console", "json", "logfmt")
-OVERRIDE_TYPES = ("movie", "show")
-
-Check = Callable[[Any], str | None]
-
-
-def _between(low: float, high: float) -> Check:
-    return lambda v: None if low <= v <= high else f"must be between {low:g} and {high:g}, got {v!r}"
-
-
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else f"must be greater than 0, got {v!r}"
-
-
-def _not_negative(v: Any) -> str | None:
-    return None if v >= 0 else f"must not be negative, got {v!r}"
-
-
-def _choice(options: tuple[str, ...]) -> Check:
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}, got {v!r}"
-
-
-def _url(v: Any) -> str | None:
-    return None if re.match(r"^https?://[^\s/]+", v) else f"must be an http(s) URL, got {v!r}"
-
-
-def _regex(v: Any) -> str | None:
-    try:
-        re.compile(v)
-    except re.error as exc:
-        return f"invalid regular expression: {exc}"
-    return None
-
-
-_PORT = _between(1, 65535)
-CHECKS: dict[str, Check] = {
-    "trakt.api_url": _url,
-    "trakt.timeout": _positive,
-    "trakt.client_id": lambda v: None if v else "must not be empty",
-    "log.level": _choice(LOG_LEVELS),
-    "log.format": _choice(LOG_FORMATS),
-    "scrobble.threshold": _between(80, 100),
-    "scrobble.min_duration": _not_negative,
-    "scrobble.preview_time": _not_negative,
-    "scrobble.pause_timeout": _positive,
-    "resume.min_progress": _between(0, 100),
-    "resume.max_progress": _between(0, 100),
-    "identify.exclude[]": _regex,
-    "identify.cache_ttl": _not_negative,
-    "identify.negative_ttl": _not_negative,
-    "identify.overrides[].type": _choice(OVERRIDE_TYPES),
-    "identify.overrides[].path": _regex,
-}
-PATH_KEYS = {"state_dir", "identify.include[]"}
-# A scalar where a list is expected is taken as a one-element list (ipc_path: /tmp/mpvsocket).
-SCALAR_AS_LIST = {"identify.include", "identify.exclude"}
-# Each player's section declares its checks in its fields' metadata (players/<name>/settings.py).
-NAMED_CHECKS: dict[str, Check] = {"url": _url, "positive": _positive, "port": _PORT, "regex": _regex}
-
-
-def _player_rules() -> None:
-    for spec in PLAYERS:
-        for item in dataclasses.fields(spec.settings):
-            key = f"players.{spec.name}.{item.name}"
-            meta = item.metadata
-            if "check" in meta:
-                CHECKS[key] = NAMED_CHECKS[meta["check"]]
-            if meta.get("scalar_as_list"):
-                SCALAR_AS_LIST.add(key)
-            if meta.get("path"):
-                PATH_KEYS.add(f"{key}[]" if meta.get("scalar_as_list") else key)
-
-
-_player_rules()
 
 
 @dataclasses.dataclass
@@ -168,6 +94,8 @@ def parse_config(text: str, filename: str = "config.yaml", source: Path | None =
         ctx.error(root, "(top level)", "must be a mapping of keys, like the example config")
         raise ConfigError(ctx.problems)
     config = _build(Config, root, "", ctx)
+    if isinstance(config, Config):
+        _check_web(config, root, ctx)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     assert isinstance(config, Config)
@@ -212,6 +140,29 @@ def _check_rule(values: dict[str, Any], node: yaml.Node, path: str, ctx: _Ctx) -
         ctx.error(node, path, "a rule needs `path` (a regular expression) or `title`")
     if not any(values.get(k) for k in ("trakt", "slug", "imdb", "tmdb", "tvdb")):
         ctx.error(node, path, "a rule needs one of trakt, slug, imdb, tmdb, tvdb")
+
+
+def _check_web(config: Config, root: yaml.MappingNode, ctx: _Ctx) -> None:
+    """The page may leave loopback only behind a token: anyone who reaches it could act on it."""
+    web = config.web
+    found = split_listen(web.listen)
+    if not web.enabled or found is None or is_loopback(found[0]) or web.token:
+        return
+    ctx.error(
+        _node_at(root, "web", "listen"),
+        "web.listen",
+        f"{web.listen} is not a loopback address: set web.token first (anyone who can reach the "
+        "page could act on it), or listen on 127.0.0.1",
+    )
+
+
+def _node_at(root: yaml.MappingNode, *keys: str) -> yaml.Node | None:
+    node: yaml.Node | None = root
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+    return node
 
 
 class _Bad:

@@ -96,6 +96,48 @@ class NotifyConfig:
     rate_prompt: bool = False  # after a watch, a notification saying how to rate it
 
 
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def split_listen(value: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:8787` for IPv6) as (host, port), or None when it is not one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = True  # the local status page, /api/status, /healthz and /metrics
+    listen: str = "127.0.0.1:8787"  # host:port; anything but loopback requires `token`
+    token: Secret = Secret("")  # bearer token for every request when set
+
+    def address(self) -> tuple[str, int]:
+        found = split_listen(self.listen)
+        assert found is not None, "validated by the config loader"
+        return found
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    urls: tuple[Secret, ...] = ()  # Apprise URLs; they often carry credentials, so they are Secrets
+    queue_age: float = 21600.0  # seconds a watch may wait in the queue before an alert
+
+
 @dataclass(frozen=True)
 class ResumeConfig:
     enabled: bool = False  # seek a player that starts an item from the beginning to its saved point
@@ -113,4 +155,6 @@ class Config:
     identify: IdentifyConfig = field(default_factory=IdentifyConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source: Path | None = None  # the file this came from; None for built-in defaults

@@ -27,6 +27,7 @@ from scrobblerd.config.loader import load_config
 from scrobblerd.config.settings import Config
 from scrobblerd.daemon import sdnotify
 from scrobblerd.daemon.statusfile import StatusFile
+from scrobblerd.daemon.view import DaemonView
 from scrobblerd.errors import ConfigError
 from scrobblerd.models import PlayerEvent, ScrobbleAction, SeekCommand
 from scrobblerd.notify.desktop import DesktopNotifier
@@ -34,6 +35,8 @@ from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
 from scrobblerd.players import registry
 from scrobblerd.players.base import Watcher
+from scrobblerd.web.server import WebServer
+from scrobblerd.web.status import players_report
 
 log = structlog.get_logger()
 
@@ -41,7 +44,9 @@ STOP_DEADLINE = 10.0  # seconds; well inside systemd's default TimeoutStopSec=90
 DELIVERY_INTERVAL = 30.0  # seconds between scheduled delivery rounds (submits also wake the worker)
 TOKEN_CHECK_INTERVAL = 600.0  # seconds; tokens live about a day, refresh is due well before expiry
 CACHE_UPKEEP_INTERVAL = 3600.0
-STATUS_INTERVAL = 5.0  # seconds between status-file and systemd STATUS= updates
+# Seconds between looks at the status; the file is rewritten only when something changed (or
+# every statusfile.REFRESH seconds), so `status` is at most this stale when the page is off.
+STATUS_INTERVAL = 1.0
 
 
 class _Parts(contextlib.ExitStack):
@@ -117,6 +122,7 @@ class Daemon:
         self.status_file = StatusFile(config.state_dir)
         self._parts.push_part("final_status", lambda: self._write_status(running=False))
 
+        self.view = DaemonView(self)
         self.notifier = DesktopNotifier(config.notify)
         self.commands = registry.build_commands(config.players)
         self.resumer = self.services.resumer(config, self._to_dispatcher, self._seek, self._on_resumed)
@@ -150,7 +156,19 @@ class Daemon:
         for watcher in self.watchers.values():
             watcher.start(self.dispatcher.submit)
         self._parts.push_part("watchers", self._stop_watchers)
+        self._start_web()
         self._write_status()
+
+    def _start_web(self) -> None:
+        """The page is optional: a port in use is logged once and the daemon runs without it."""
+        web = self.config.web
+        if not web.enabled:
+            return
+        host, port = web.address()
+        server = WebServer(host, port, web.token.reveal(), self.view)
+        if server.start():
+            self.view.web_url = server.url
+            self._parts.push_part("web", server.stop)
 
     def _graceful_stop(self) -> None:
         """Reverse order: watchers, scheduler, dispatcher (closes open viewings into the queue),
@@ -195,10 +213,11 @@ class Daemon:
             self.resumer.start()
 
     def _heartbeat(self) -> None:
+        """The systemd watchdog is fed only while /healthz would say healthy."""
         if self._watchdog_every is None:
             return
         now = time.monotonic()
-        if now - self._last_watchdog >= self._watchdog_every / 2:
+        if now - self._last_watchdog >= self._watchdog_every / 2 and not self.view.problems():
             self._last_watchdog = now
             sdnotify.watchdog()
 
@@ -233,16 +252,7 @@ class Daemon:
 
     # -- status ------------------------------------------------------------------------------
     def players_status(self) -> dict[str, Any]:
-        report: dict[str, Any] = {}
-        for name in registry.names():
-            watcher = self.watchers.get(name)
-            instances = {pid: vars_of(s) for pid, s in (watcher.status().items() if watcher else [])}
-            report[name] = {
-                "enabled": watcher is not None,
-                "connected": any(i["connected"] for i in instances.values()),
-                "instances": instances,
-            }
-        return report
+        return players_report(self.config, self.view.players())
 
     def _status_line(self) -> str:
         players = self.players_status()
@@ -257,6 +267,7 @@ class Daemon:
                 "running": running,
                 "started_at": self.started_at,
                 "players": self.players_status(),
+                "web": self.view.web_url,
                 "delivery": self.services.delivery.status(),
                 "dispatcher": {"processed": self.dispatcher.processed, "errors": self.dispatcher.errors},
             },
@@ -306,10 +317,6 @@ def release_freed_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    return {"connected": obj.connected, "state": obj.state, "detail": obj.detail}
 
 
 def _guarded(name: str, func: Callable[[], Any]) -> Callable[[], None]:

@@ -7,11 +7,13 @@ it is the resume point). The dispatcher thread puts them; the delivery worker fl
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
+from scrobblerd import metrics
 from scrobblerd.delivery.health import DeliveryHealth, Held
 from scrobblerd.errors import AuthError, PermanentError, TransientError
 from scrobblerd.models import ActionKind, Item, MediaRef, ScrobbleAction
@@ -87,6 +89,10 @@ class LiveSignals:
         with self._lock:
             if self._live.get(player) is live:
                 del self._live[player]
+        action = live.action.kind.value
+        metrics.count(metrics.SCROBBLES, action=action, result=(reason or "ok").split(":")[0])
+        if reason is None:
+            metrics.observe(metrics.DELIVERY_LATENCY, time.time() - live.action.at)
         if reason is None:
             log.debug(
                 "live_sent", player=player, action=live.action.kind.value, progress=live.action.progress

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from scrobblerd import metrics
 from scrobblerd.delivery.health import AUTH_RECHECK, DeliveryHealth, Held, Stopped
 from scrobblerd.delivery.live import LIVE_RETRY, LIVE_STALE, LiveSignals
 from scrobblerd.delivery.match import (
@@ -371,6 +372,7 @@ class DeliveryWorker:
                 with self.store.write() as conn:
                     deliveries.fail(conn, ids, f"permanent: {exc}")
                 log.warning("delivery_failed", queue_ids=ids, error=str(exc), status=exc.status)
+                _count_watches([], rows, now, result="failed")
             return "permanent"
         return "ok"
 
@@ -458,3 +460,17 @@ class DeliveryWorker:
             log.warning("delivery_not_found", queue_ids=[r.id for r in missing])
         if done:
             self._health.delivered()
+        _count_watches([r for r, _ in done], missing, self.clock())
+
+
+def _count_watches(
+    done: Sequence[QueueRow], failed: Sequence[QueueRow], now: float, *, result: str = "not_found"
+) -> None:
+    """Metrics: each queued watch Trakt took (with its latency from the player's stop) or refused."""
+    for row in done:
+        if row.kind == deliveries.WATCH:
+            metrics.count(metrics.SCROBBLES, action="stop", result="ok")
+            metrics.observe(metrics.DELIVERY_LATENCY, now - (row.watched_at or row.created_at))
+    for row in failed:
+        if row.kind == deliveries.WATCH:
+            metrics.count(metrics.SCROBBLES, action="stop", result=result)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from scrobblerd import metrics
 from scrobblerd.config.settings import IdentifyConfig, OverrideRule
 from scrobblerd.errors import TraktError
 from scrobblerd.identify.extras import extra_reason
@@ -182,6 +183,7 @@ class Identifier:
             return self._identify(ref, guess, offline=offline, refresh=refresh)
         except TraktError as exc:
             log.warning("identify_failed", path=ref.path, error=str(exc))
+            metrics.count(metrics.IDENTIFY, source="search", result="failed")
             reason = f"Trakt could not be asked ({exc}); try again later or use --offline"
             return Identification(ref, guess=guess, reason=reason, failed=True)
 
@@ -253,6 +255,9 @@ class Identifier:
         self, ref: MediaRef, guess: Guess, found: Resolution, *, cached: bool = False, offline: bool = False
     ) -> Identification:
         reason = f"cached: {found.reason}" if cached else found.reason
+        if not offline:
+            result = "found" if found.items else "unknown"
+            metrics.count(metrics.IDENTIFY, source=found.source or "none", result=result)
         log.debug("identified", path=ref.path, source=found.source, found=bool(found.items), cached=cached)
         return Identification(ref, found.items, found.source, reason, guess, offline=offline)
 

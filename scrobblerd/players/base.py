@@ -54,6 +54,9 @@ class Watcher(Protocol):
     def status(self) -> Mapping[str, PlayerStatus]:
         """Per player instance: connected or not, and a short state."""
 
+    def alive(self) -> bool:
+        """Whether the watcher's supervisor runs (it restarts the watching loop when that fails)."""
+
 
 class Commands(Protocol):
     """What the daemon may ask of a player: the way back from decisions to the player. Watchers
@@ -107,6 +110,9 @@ class ThreadedWatcher:
             target=self._supervise, args=(sink,), name=f"watcher-{self.name}", daemon=True
         )
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

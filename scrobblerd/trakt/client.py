@@ -19,6 +19,7 @@ import requests
 import structlog
 
 import scrobblerd
+from scrobblerd import metrics
 from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, Show
@@ -157,15 +158,19 @@ class TraktClient(PlaybackCalls):
                 method, self._base + path, headers=headers, timeout=self._config.timeout, verify=True, **kw
             )
         except requests.Timeout:
+            metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="timeout")
             raise TransientError(f"{what}: no answer within {self._config.timeout:g} s") from None
         except (
             requests.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         ) as exc:
+            metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="error")
             raise TransientError(f"{what}: connection failed ({type(exc).__name__})") from None
         except requests.RequestException as exc:
+            metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="error")
             raise PermanentError(f"{what}: request failed ({type(exc).__name__})") from None
+        metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status=str(resp.status_code))
         log.debug(
             "trakt_http",
             method=method,

@@ -1,0 +1,85 @@
+"""The status report, built in one place: `status --json`, `/api/status`, the page and the status
+file all show this dictionary.
+
+The daemon passes what only it knows (each watcher's instances and what they play); without a
+running daemon every enabled player is reported as not connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scrobblerd.config.settings import Config
+from scrobblerd.players import registry
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
+from scrobblerd.trakt.auth import auth_status
+
+LAST_SCROBBLES = 5
+
+
+def build_status(
+    config: Config,
+    store: Store,
+    live_players: Mapping[str, Any] | None,
+    daemon: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `status --json` object (INTERFACE.md), plus what each player plays.
+
+    `live_players` is the daemon's view per player name: `{"instances": {id: {...}}}`, None when
+    no daemon runs. Nothing secret goes in: no token, no password, no alert URL.
+    """
+    auth = auth_status(config)
+    counts = deliveries.counts(store)
+    last = [h.to_json() for h in store.history(limit=LAST_SCROBBLES)]
+    return {
+        "authorized": bool(auth.get("authorized")),
+        "expires_at": auth.get("expires_at"),
+        "username": auth.get("username"),
+        "needs_reauth": bool(auth.get("needs_reauth")),
+        "daemon": dict(daemon) if daemon is not None else {"running": False, "pid": None},
+        "queue_depth": counts[deliveries.PENDING] + counts[deliveries.INFLIGHT],
+        "queue_failed": counts[deliveries.FAILED],
+        "players": players_report(config, live_players),
+        "last_scrobbles": last,
+    }
+
+
+def players_report(config: Config, live: Mapping[str, Any] | None) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for spec in registry.PLAYERS:
+        enabled = bool(registry.settings_of(config.players, spec).enabled)
+        seen = (live or {}).get(spec.name) or {}
+        instances = dict(seen.get("instances") or {}) if enabled else {}
+        report[spec.name] = {
+            "enabled": enabled,
+            "connected": any(bool(i.get("connected")) for i in instances.values()),
+            "instances": instances,
+        }
+    return report
+
+
+def episode_label(season: int | None, episode: int | None) -> str | None:
+    """`S01E02`, `E12` (absolute numbering) or None."""
+    if episode is None:
+        return None
+    return f"S{season:02d}E{episode:02d}" if season is not None else f"E{episode:02d}"
+
+
+def describe_playing(
+    what: Mapping[str, Any], progress: float | None, playing: bool, path: str | None
+) -> dict[str, Any]:
+    """One instance's `now_playing`: `what` is an identification (`identify --json` shape)."""
+    season, episode = what.get("season"), what.get("episode")
+    return {
+        "title": what.get("title"),
+        "year": what.get("year"),
+        "type": what.get("type"),
+        "season": season,
+        "episode": episode,
+        "episode_label": episode_label(season, episode),
+        "progress": progress,
+        "state": "playing" if playing else "paused",
+        "path": path,
+    }
