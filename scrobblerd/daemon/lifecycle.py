@@ -30,6 +30,7 @@ from scrobblerd.daemon.statusfile import StatusFile
 from scrobblerd.daemon.view import DaemonView
 from scrobblerd.errors import ConfigError
 from scrobblerd.models import PlayerEvent, ScrobbleAction, SeekCommand
+from scrobblerd.notify.alerts import Alerter
 from scrobblerd.notify.desktop import DesktopNotifier
 from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
@@ -47,6 +48,7 @@ CACHE_UPKEEP_INTERVAL = 3600.0
 # Seconds between looks at the status; the file is rewritten only when something changed (or
 # every statusfile.REFRESH seconds), so `status` is at most this stale when the page is off.
 STATUS_INTERVAL = 1.0
+ALERT_INTERVAL = 30.0  # seconds between looks at what may need an alert (only with alerts.urls)
 
 
 class _Parts(contextlib.ExitStack):
@@ -123,6 +125,7 @@ class Daemon:
         self._parts.push_part("final_status", lambda: self._write_status(running=False))
 
         self.view = DaemonView(self)
+        self.alerter = Alerter(config.alerts.urls)
         self.notifier = DesktopNotifier(config.notify)
         self.commands = registry.build_commands(config.players)
         self.resumer = self.services.resumer(config, self._to_dispatcher, self._seek, self._on_resumed)
@@ -188,6 +191,8 @@ class Daemon:
             ("status", self._write_status, STATUS_INTERVAL),
             ("supervise", self._supervise, 2.0),
         ]
+        if self.alerter.enabled:
+            jobs.append(("alerts", lambda: self.alerter.update(self.view.alert_facts()), ALERT_INTERVAL))
         for name, func, every in jobs:
             # A trigger object, not the name "interval": naming it makes APScheduler scan every
             # installed package's entry points, which costs memory for nothing.

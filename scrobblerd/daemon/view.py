@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from scrobblerd.identify.identifier import cache_key
 from scrobblerd.models import MediaRef
+from scrobblerd.notify import alerts
 from scrobblerd.players import registry
 from scrobblerd.store import deliveries
+from scrobblerd.trakt.auth import auth_status
 from scrobblerd.web.provider import FixError, Gauges
 from scrobblerd.web.status import build_status, describe_playing
 
 if TYPE_CHECKING:
     from scrobblerd.daemon.lifecycle import Daemon
 
+# How trakt/errors.py words Trakt's 423 (account locked) and 420 (account limit).
+ACCOUNT_MARKERS = ("account is locked", "account hit a limit")
+REAUTH_TEXT = "Trakt needs a new login: run `scrobblerd auth` (watches wait in the queue meanwhile)."
 MEMO_SIZE = 64  # identifications remembered for display (a page polls every second)
 MEMO_TTL = 60.0  # seconds; a correction clears the memo at once
 
@@ -128,6 +133,30 @@ class DaemonView:
         expiry = token.expires_at - now if token is not None else None
         return Gauges(deliveries.counts(store), max(0.0, now - oldest), players, expiry)
 
+    # -- alerts --------------------------------------------------------------------------------
+    def alert_facts(self) -> dict[str, str | None]:
+        """What needs the user now, per alert condition (notify/alerts.py sends the changes)."""
+        d = self._daemon
+        now = time.time()
+        delivery = d.services.delivery.status()
+        rows = deliveries.rows(d.services.store)
+        failed = [r for r in rows if r.status == deliveries.FAILED and r.kind == deliveries.WATCH]
+        waiting = [r.watched_at or r.created_at for r in rows if r.status != deliveries.FAILED]
+        waited = now - min(waiting, default=now)
+        errors = [str(delivery.get("last_error") or ""), *(r.last_error or "" for r in failed)]
+        account = next((e for e in errors if any(m in e for m in ACCOUNT_MARKERS)), None)
+        reauth = delivery.get("paused_for_auth") or auth_status(d.config).get("needs_reauth")
+        return {
+            alerts.REAUTH: REAUTH_TEXT if reauth else None,
+            alerts.FAILED: _failed_text(failed) if failed else None,
+            alerts.QUEUE_AGE: (
+                f"A watch has waited {waited / 3600:.1f} h to reach Trakt."
+                if waited > d.config.alerts.queue_age
+                else None
+            ),
+            alerts.ACCOUNT: f"Trakt refuses the account: {account}" if account else None,
+        }
+
     # -- identification for display ------------------------------------------------------------
     def _describe(self, media: MediaRef) -> dict[str, Any]:
         """How `media` is identified now, without asking Trakt: a rule, a cached answer or its name."""
@@ -153,6 +182,12 @@ class DaemonView:
     def forget(self) -> None:
         with self._memo_lock:
             self._memo.clear()
+
+
+def _failed_text(failed: list[deliveries.QueueRow]) -> str:
+    what = failed[0].item_json().get("title") or "a watch"
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    return f"{what}{more} failed for good ({failed[0].last_error}); retry or fix it on the status page."
 
 
 def _item_fields(item: dict[str, Any]) -> dict[str, Any]:
