@@ -161,6 +161,8 @@ def test_cli_queue_and_history(config: Path, tmp_path: Path) -> None:
             "episode": 2,
             "ids": {},
             "delivered": False,
+            "source": None,
+            "reason": None,
         }
         assert "Breaking Bad S01E02" in cli(config, "history").stdout
         assert cli(config, "history", "--limit", "0").returncode == 2

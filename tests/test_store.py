@@ -103,6 +103,7 @@ def test_history_records_identification_and_newest_first(tmp_path: Path) -> None
     with Store.open(tmp_path) as store:
         deliveries.enqueue_watch(store, watch("old", at=1000.0), 1.0)
         deliveries.enqueue_watch(store, watch("new", at=2000.0), 1.0)
+        store.identified_put("/v/The.Matrix.1999.mkv", 0, "search", "exact title and year")
         with store.write() as conn:
             history_identify(conn, "new", 0, Movie("The Matrix", 1999, {"trakt": 481}))
         recs = store.history(limit=10)
@@ -116,6 +117,8 @@ def test_history_records_identification_and_newest_first(tmp_path: Path) -> None
             "episode": None,
             "ids": {"trakt": 481},
             "delivered": False,
+            "source": "search",
+            "reason": "exact title and year",
         }
         assert recs[0].item == {"type": "movie", "title": "The Matrix", "year": 1999, "ids": {"trakt": 481}}
         assert store.history(limit=1)[0].viewing == "new"

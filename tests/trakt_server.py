@@ -989,6 +989,11 @@ def _show_summary(t: FakeTrakt, rec: Recorded, show_id: str) -> _Reply:
     return _Reply(200, dict(entry["show"]))
 
 
+def _movie_summary(t: FakeTrakt, rec: Recorded, movie_id: str) -> _Reply:
+    movie = next((m for m in t._movies if movie_id in {str(v) for v in m["ids"].values()}), None)
+    return _Reply(404, {"error": "not found"}) if movie is None else _Reply(200, dict(movie))
+
+
 def _show_aliases(t: FakeTrakt, rec: Recorded, show_id: str) -> _Reply:
     entry = _show_entry(t, show_id)
     if entry is None:
@@ -1016,6 +1021,7 @@ _ROUTES: list[tuple[str, str, bool, Callable[..., _Reply]]] = [
     ("GET", r"/shows/([^/]+)/seasons/(\d+)", False, _show_season),
     ("GET", r"/shows/([^/]+)/aliases", False, _show_aliases),
     ("GET", r"/shows/([^/]+)", False, _show_summary),
+    ("GET", r"/movies/([^/]+)", False, _movie_summary),
 ]
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from scrobblerd.cli import fix
 from scrobblerd.cli.common import fail, load_config_or_exit, print_json
 
 if TYPE_CHECKING:
@@ -35,10 +36,15 @@ def register(
     p.add_argument(
         "--clear-cache", action="store_true", help="forget every cached identification (then identify PATHs)"
     )
+    fix.add_arguments(p)
     p.set_defaults(handler=cmd_identify)
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    if args.fix:
+        return fix.cmd_fix(args)
+    if args.list or args.remove is not None:
+        return fail("identify: --list and --remove go with --fix", 2)
     config = load_config_or_exit(args)
     from scrobblerd import logs
 
@@ -69,18 +75,30 @@ def cmd_identify(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _identifier(config: Config, *, offline: bool) -> Iterator[Identifier]:
     """An Identifier with the store's cache and a Trakt client (search needs only the api key)."""
+    from scrobblerd.identify.fixes import fixes_path
     from scrobblerd.identify.identifier import Identifier
 
     rules_file = str(config.source) if config.source else None
+    fixes = fixes_path(config.state_dir)
     if offline:
-        yield Identifier(config.identify, min_duration=config.scrobble.min_duration, rules_file=rules_file)
+        yield Identifier(
+            config.identify,
+            min_duration=config.scrobble.min_duration,
+            rules_file=rules_file,
+            fixes_file=fixes,
+        )
         return
     from scrobblerd.store.db import Store
     from scrobblerd.trakt.client import TraktClient
 
     with Store.open(config.state_dir) as store, TraktClient(config.trakt) as client:
         yield Identifier(
-            config.identify, client, store, min_duration=config.scrobble.min_duration, rules_file=rules_file
+            config.identify,
+            client,
+            store,
+            min_duration=config.scrobble.min_duration,
+            rules_file=rules_file,
+            fixes_file=fixes,
         )
 
 

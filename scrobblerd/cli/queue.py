@@ -153,10 +153,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not records:
         print("No watches recorded yet.")
         return 0
-    table = [("WATCHED", "ITEM", "DELIVERED")]
+    table = [("WATCHED", "ITEM", "DELIVERED", "IDENTIFIED BY")]
     for rec in records:
         data = rec.to_json()
-        table.append((data["watched_at"], _describe(data), "yes" if rec.delivered else "waiting"))
+        delivered = "yes" if rec.delivered else "waiting"
+        table.append((data["watched_at"], _describe(data), delivered, _identified_by(rec.source, rec.reason)))
     _print_table(table)
     return 0
 
@@ -168,6 +169,18 @@ def _describe(item: dict[str, Any]) -> str:
     if item.get("season") is not None and item.get("episode") is not None:
         title += f" S{int(item['season']):02d}E{int(item['episode']):02d}"
     return title
+
+
+def _identified_by(source: str | None, reason: str | None) -> str:
+    """`search`, `player`, or the rule: `override: fix #2` / `override: rule at config.yaml:14`."""
+    if not source:
+        return "-"
+    text = reason or ""
+    if text.startswith("fix #"):
+        return f"{source}: {text.split(' in ', 1)[0]}"
+    if text.startswith("override rule at "):
+        return f"{source}: rule at {text.removeprefix('override rule at ').split(' ', 1)[0]}"
+    return source
 
 
 def _short_time(ts: float) -> str:

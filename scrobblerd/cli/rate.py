@@ -202,7 +202,11 @@ def _resolve_media(
     from scrobblerd.identify.identifier import Identifier
 
     rules = str(config.source) if config.source else None
-    identifier = Identifier(config.identify, client, store, rules_file=rules)
+    from scrobblerd.identify.fixes import fixes_path
+
+    identifier = Identifier(
+        config.identify, client, store, rules_file=rules, fixes_file=fixes_path(config.state_dir)
+    )
     try:
         item = identifier.resolve_for_delivery(media, part)
     except TransientError:

@@ -16,6 +16,7 @@ from scrobblerd.config.settings import Config
 from scrobblerd.delivery.ratings import rating_handler
 from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import TraktError
+from scrobblerd.identify.fixes import fixes_path
 from scrobblerd.identify.identifier import Identifier
 from scrobblerd.models import MediaRef, PlayerEvent, SeekCommand
 from scrobblerd.resume.book import PointBook
@@ -55,6 +56,7 @@ class Services:
             cache=store,
             min_duration=config.scrobble.min_duration,
             rules_file=str(config.source) if config.source else None,
+            fixes_file=fixes_path(config.state_dir),
         )
         delivery = DeliveryWorker(
             store, client, identifier.resolve_for_delivery, settle=config.trakt.timeout + SETTLE_MARGIN

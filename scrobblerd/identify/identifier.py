@@ -12,6 +12,7 @@ import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -20,6 +21,7 @@ from scrobblerd import metrics
 from scrobblerd.config.settings import IdentifyConfig, OverrideRule
 from scrobblerd.errors import TraktError
 from scrobblerd.identify.extras import extra_reason
+from scrobblerd.identify.fixes import FixBook
 from scrobblerd.identify.names import stem_of
 from scrobblerd.identify.parse import Guess, is_url, normalise_title, parse, path_components
 from scrobblerd.identify.resolver import Resolution, Resolver
@@ -161,11 +163,13 @@ class Identifier:
         *,
         min_duration: float = 0.0,
         rules_file: str | None = None,
+        fixes_file: Path | None = None,
     ) -> None:
         self.config = config
         self.cache = cache
         self.min_duration = min_duration
         self.rules_file = rules_file
+        self.fixes = FixBook(fixes_file)
         self._resolver = Resolver(searcher, rules_file, cache) if searcher is not None else None
         self._parts: OrderedDict[str, int] = OrderedDict()
 
@@ -193,7 +197,11 @@ class Identifier:
         if self._excluded(ref, None) or self._ignored(ref, guess):
             return None
         found = self._identify(ref, guess, offline=False, refresh=False)
-        return found.items[part] if 0 <= part < len(found.items) else None
+        item = found.items[part] if 0 <= part < len(found.items) else None
+        record = getattr(self.cache, "identified_put", None)
+        if item is not None and ref.path and callable(record):
+            record(ref.path, part, found.source, found.reason)
+        return item
 
     def count_parts(self, ref: MediaRef) -> int:
         """How many items the file holds (offline; remembered per file)."""
@@ -209,7 +217,7 @@ class Identifier:
 
     def _ignored(self, ref: MediaRef, guess: Guess) -> str | None:
         """Built-in ignores (extras, samples, personal recordings); a user's rule overrides them."""
-        if match_rule(self.config.overrides, ref, guess) is not None:
+        if match_rule(self.config.overrides, ref, guess) is not None or self.fixes.match(ref) is not None:
             return None
         if guess.type == "extra":
             return EXTRA_REASON
@@ -224,7 +232,13 @@ class Identifier:
 
     def _identify(self, ref: MediaRef, guess: Guess, *, offline: bool, refresh: bool) -> Identification:
         rule = match_rule(self.config.overrides, ref, guess)
+        fixed = self.fixes.match(ref) if rule is None else None
         resolver = self._resolver
+        if fixed is not None:  # per file, so never cached under the name's key
+            what = f"fix #{fixed[0]} in {self.fixes.path} ({fixed[1].ref})"
+            if offline or resolver is None:
+                return self._answer(ref, guess, Resolver.offline_fix(guess, fixed[1], what), offline=True)
+            return self._answer(ref, guess, resolver.by_fix(guess, fixed[1], what, guess.parts))
         if offline or resolver is None:
             return self._offline(ref, guess, rule, offline=offline)
         key = cache_key(guess)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from scrobblerd.config.settings import OverrideRule
 from scrobblerd.identify.catalog import Catalog, CatalogCache
+from scrobblerd.identify.fixes import Fix
 from scrobblerd.identify.parse import Guess, normalise_title
 from scrobblerd.identify.search import Choice, Searcher, SearchHit, choose, describe
 from scrobblerd.models import Episode, Ids, Item, Movie, Show
@@ -117,6 +118,32 @@ class Resolver:
         if not isinstance(target, Show):
             return Resolution((), "override", f"{what}: not a show")
         return self._episodes(target, rule_numbers(guess, rule), guess, source="override", what=what)
+
+    def by_fix(self, guess: Guess, fix: Fix, what: str, parts: int) -> Resolution:
+        """A fix names a movie, an episode (the file's first part) or a show (the file name's
+        episode numbers are looked up in it)."""
+        target = fix.target
+        if isinstance(target, Movie):
+            return Resolution((target,), "override", f"{what} -> {describe(target)}")
+        if isinstance(target, Show):
+            return self._episodes(target, rule_numbers(guess, None), guess, source="override", what=what)
+        found: list[Item] = [target]
+        for extra in range(1, parts):  # a multi-episode file: the episodes after the fixed one
+            ep = self.searcher.episode(target.show, target.season or 0, (target.number or 0) + extra)
+            if ep is None:
+                break
+            found.append(ep)
+        return Resolution(tuple(found), "override", f"{what} -> {_describe_item(target)}")
+
+    @staticmethod
+    def offline_fix(guess: Guess, fix: Fix, what: str) -> Resolution:
+        target = fix.target
+        if isinstance(target, Show):
+            items = guess_items(replace(guess, title=target.title, year=target.year))
+            items = tuple(replace(i, show=target) if isinstance(i, Episode) else i for i in items)
+        else:
+            items = (target,)
+        return Resolution(items, "override", f"{what}; offline")
 
     def by_player_ids(self, guess: Guess) -> Resolution:
         ids, show_ids = guess.ids, guess.show_ids

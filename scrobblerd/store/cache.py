@@ -46,6 +46,15 @@ class IdCache:
         with self.write() as conn:
             return conn.execute("DELETE FROM id_cache WHERE expires_at <= ?", (now,)).rowcount
 
+    def identified_put(self, media_key: str, part: int, source: str | None, reason: str | None) -> None:
+        """Remember what identified part `part` of the file `media_key` (history copies it)."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO identified (media_key, part, source, reason, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (media_key, part, source, reason, time.time()),
+            )
+
     def cache_clear(self) -> int:
         """Forget every cached identification; returns how many entries were removed."""
         with self.write() as conn:

@@ -305,3 +305,15 @@ def drop(store: Store, row_id: int) -> bool:
     """Remove one row for good (its history row stays, undelivered)."""
     with store.write() as conn:
         return conn.execute("DELETE FROM queue WHERE id = ?", (row_id,)).rowcount == 1
+
+
+def redeliver(store: Store, row_id: int, payload: dict[str, Any], now: float) -> bool:
+    """A corrected watch back in the queue: its new payload, due now, attempts start over. A row
+    being sent right now is left alone (False)."""
+    with store.write() as conn:
+        cur = conn.execute(
+            "UPDATE queue SET payload = ?, status = ?, next_attempt_at = ?, attempts = 0, last_error = NULL "
+            "WHERE id = ? AND status != ?",
+            (json.dumps(payload), PENDING, now, row_id, INFLIGHT),
+        )
+        return cur.rowcount == 1

@@ -34,9 +34,11 @@ class HistoryRecord:
     item: dict[str, Any] | None = None  # the resolved Trakt item (Movie/Episode.to_json()), once known
     delivered: bool = False
     trakt_history_id: int | None = None
+    source: str | None = None  # what identified the watch: player, override, search, filename
+    reason: str | None = None  # the rule or the search that decided
 
     def to_json(self) -> dict[str, Any]:
-        """The `history --json` shape (INTERFACE.md)."""
+        """The `history --json` shape (INTERFACE.md), plus `source` and `reason`."""
         return {
             "watched_at": iso_utc(self.watched_at),
             "type": self.type,
@@ -46,6 +48,8 @@ class HistoryRecord:
             "episode": self.episode,
             "ids": dict(self.ids),
             "delivered": self.delivered,
+            "source": self.source,
+            "reason": self.reason,
         }
 
 
@@ -145,6 +149,13 @@ def history_identify(conn: sqlite3.Connection, viewing: str, part: int, item: It
             part,
         ),
     )
+    # What identified the file (Identifier.resolve_for_delivery records it just before).
+    conn.execute(
+        "UPDATE history SET (source, reason) = (SELECT i.source, i.reason FROM identified i "
+        "WHERE i.media_key = json_extract(history.media, '$.path') AND i.part = history.part) "
+        "WHERE viewing = ? AND part = ?",
+        (viewing, part),
+    )
 
 
 def history_delivered(
@@ -173,4 +184,6 @@ def history_record(row: sqlite3.Row) -> HistoryRecord:
         item=json.loads(row["item"]) if row["item"] else None,
         delivered=bool(row["delivered"]),
         trakt_history_id=row["trakt_history_id"],
+        source=row["source"],
+        reason=row["reason"],
     )

@@ -75,6 +75,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX playback_points_source ON playback_points (source, type)",
     ),
+    (
+        # What identified each file (per part) when it was last resolved for delivery, and the
+        # same copied onto each watch as it is identified: `history` shows it.
+        """CREATE TABLE identified (
+            media_key TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            source TEXT,
+            reason TEXT,
+            at REAL NOT NULL,
+            PRIMARY KEY (media_key, part)
+        )""",
+        "ALTER TABLE history ADD COLUMN source TEXT",
+        "ALTER TABLE history ADD COLUMN reason TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -22,7 +22,7 @@ import scrobblerd
 from scrobblerd import metrics
 from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
-from scrobblerd.models import ActionKind, Episode, Item, Show
+from scrobblerd.models import ActionKind, Episode, Item, Movie, Show
 from scrobblerd.timefmt import iso_utc_ms, parse_time
 from scrobblerd.trakt.episodes import ShowEpisodes, parse_show_episodes
 from scrobblerd.trakt.errors import (
@@ -328,6 +328,17 @@ class TraktClient(PlaybackCalls):
             return None
         data = json_body(resp, "episode")
         return shaped("episode", lambda: parse_episode(data, show))
+
+    def summary(self, kind: str, key: str) -> Movie | Show | None:
+        """GET /movies/:id or /shows/:id (a Trakt id or slug); None when Trakt has no such item."""
+        if kind not in ("movie", "show"):
+            raise ValueError(f"unknown kind {kind!r}")
+        path = f"/{kind}s/{quote(key, safe='')}"
+        resp = self._call("GET", path, kind, oauth=False, accept=(404,))
+        if resp.status_code == 404:
+            return None
+        data = expect_object(json_body(resp, kind), kind)
+        return shaped(kind, lambda: parse_movie(data) if kind == "movie" else parse_show(data))
 
     def show_episodes(self, show: Show) -> ShowEpisodes:
         """Every episode of `show` with ids, absolute numbers and air times, and its time zone."""
