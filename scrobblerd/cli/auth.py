@@ -27,7 +27,7 @@ def _configure_logging(args: argparse.Namespace, level: str) -> None:
 
 def cmd_auth(args: argparse.Namespace) -> int:
     from scrobblerd.errors import AuthError, TraktError
-    from scrobblerd.trakt.auth import device_login, open_tokens
+    from scrobblerd.trakt.auth import auth_status, device_login, open_tokens
     from scrobblerd.trakt.client import DeviceCode, TraktClient
 
     config = load_config_or_exit(args)
@@ -57,7 +57,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
         return fail(f"Trakt could not be reached or refused the request: {exc}")
     finally:
         oauth.close()
-    status = manager.status()
+    status = auth_status(config)
     print(
         f"Authorised as {settings.username}. The token is valid until {status['expires_at']} and is "
         f"refreshed automatically."

@@ -186,24 +186,13 @@ class TokenManager:
             return True
 
     def status(self) -> dict[str, Any]:
+        """The authorisation part of `status` (the same shape as `auth_status`)."""
         with self._lock:
             try:
                 token = self._current()
             except AuthError as exc:
-                return {
-                    "authorized": False,
-                    "expires_at": None,
-                    "username": None,
-                    "needs_reauth": False,
-                    "problem": str(exc),
-                }
-        return {
-            "authorized": token is not None and not token.needs_reauth,
-            "expires_at": iso_utc(token.expires_at) if token else None,
-            "username": token.username if token else None,
-            "needs_reauth": bool(token and token.needs_reauth),
-            "problem": self._store.problem,
-        }
+                return _status(None, str(exc))
+        return _status(token, self._store.problem)
 
     def store_login(self, data: dict[str, Any], username: str | None = None) -> Token:
         """Persist tokens from the device flow (replacing any old token and re-auth flag)."""

@@ -159,10 +159,14 @@ def _queue_row(row: Mapping[str, Any], csrf: str) -> str:
     state = "failed" if failed else ("sending" if row.get("status") == "inflight" else "waiting")
     error = f"<br><span class=reason>{_e(row.get('last_error'))}</span>" if row.get("last_error") else ""
     fix = fix_form(row.get("id"), csrf) if failed and row.get("kind") == "watch" else ""
+    attempts = int(row.get("attempts") or 0)
+    when = item.get("watched_at") or ""
+    tries = f", {attempts} attempt{'' if attempts == 1 else 's'}" if attempts else ""
+    upcoming = "" if failed else f", next try {_e(row.get('next_attempt_at'))}"
     return (
         f'<li class="{state}" data-queue-id="{_e(row.get("id"))}"><b>{_what(item)}</b> '
-        f"<span class=tag>{state}</span> <span class=dim>{_e(row.get('kind'))}, "
-        f"{_e(row.get('attempts'))} attempts, next {_e(row.get('next_attempt_at'))}</span>{error}<br>"
+        f"<span class=tag>{state}</span> <span class=dim>{_e(row.get('kind'))} {_e(when)}"
+        f"{tries}{upcoming}</span>{error}<br>"
         f"{_button('retry', row.get('id'), 'Retry', csrf)} {_button('drop', row.get('id'), 'Drop', csrf)}"
         f"{fix}</li>"
     )

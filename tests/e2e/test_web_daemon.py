@@ -138,6 +138,11 @@ def test_without_the_page_status_still_says_what_plays_within_seconds(  # noqa: 
     seen = wait_until(lambda: now_playing(status_json(config)), 5)
     assert seen is not None and seen["title"] == "The Matrix" and seen["state"] == "playing"
     assert status_json(config)["daemon"]["running"] is True
+    text = subprocess.run(
+        [sys.executable, "-m", "scrobblerd", "--config", str(config), "status"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "playing: The Matrix" in text and "%" in text, text
     assert not daemon.wait_event("web_listening", 0.1)
 
 
