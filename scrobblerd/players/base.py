@@ -67,6 +67,42 @@ class Commands(Protocol):
         PlayerError when the player cannot be reached or refuses."""
 
 
+class Presence:
+    """Whether a player answers, logged on transitions only: `player_found` when it appears (or
+    is reached another way), `player_lost` when it goes; repeats are silent, so a player that is
+    down logs once, then once when it is back. Every watcher announces its players through this.
+
+    `known` starts as None (never tried: the first failure is news, so it is logged) or False (stay
+    quiet until the player has been seen once)."""
+
+    def __init__(self, log: Any, player: str, *, known: bool | None = None) -> None:
+        self._log = log
+        self.player = player
+        self.known = known
+        self.via: str | None = None
+
+    @property
+    def found_now(self) -> bool:
+        return self.known is True
+
+    def found(self, via: str | None = None, **fields: Any) -> bool:
+        """Record that the player answered; True (and one log line) when that is news."""
+        news = self.known is not True or via != self.via
+        if news:
+            extra = {"transport": via} if via is not None else {}
+            self._log.info("player_found", player=self.player, **extra, **fields)
+        self.known, self.via = True, via
+        return news
+
+    def lost(self, reason: str, **fields: Any) -> bool:
+        """Record that the player is gone; True (and one log line) when that is news."""
+        news = self.known is not False
+        if news:
+            self._log.info("player_lost", player=self.player, reason=reason, **fields)
+        self.known, self.via = False, None
+        return news
+
+
 def backoff_delays(start: float, cap: float) -> Callable[[], float]:
     """A capped exponential backoff: each call returns the next delay; reset by making a new one."""
     delay = start

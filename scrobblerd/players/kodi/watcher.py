@@ -23,6 +23,7 @@ from scrobblerd.players.base import (
     RECONNECT_MAX_DELAY,
     RECONNECT_MIN_DELAY,
     EventSink,
+    Presence,
     ThreadedWatcher,
     backoff_delays,
 )
@@ -53,8 +54,7 @@ class KodiWatcher(ThreadedWatcher):
         self.config = config
         self.tick_interval = tick_interval
         self.player_id = f"kodi:{config.host}:{config.port}"
-        self._found: bool | None = None  # None until the first attempt
-        self._transport: str | None = None
+        self._presence = Presence(self._log, self.player_id)
         self._problem: str | None = None  # why the last attempt failed, shown while waiting
         self._unauthorized = False
         self._tracker: Tracker | None = None
@@ -62,10 +62,10 @@ class KodiWatcher(ThreadedWatcher):
 
     def status(self) -> Mapping[str, PlayerStatus]:
         current = self._tracker.current if self._tracker is not None else None
-        if self._transport is None:
+        if self._presence.via is None:
             state = "unauthorized" if self._unauthorized else "waiting"
             return {self.player_id: PlayerStatus(False, state, self._problem)}
-        detail = f"via {self._transport}"
+        detail = f"via {self._presence.via}"
         if current is None:
             return {self.player_id: PlayerStatus(True, "connected", detail)}
         title = current.media.title or current.media.path
@@ -81,7 +81,7 @@ class KodiWatcher(ThreadedWatcher):
                     delay = backoff_delays(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
                 stop.wait(delay())
         finally:
-            self._transport = None
+            self._presence.via = None
 
     def _session(self, tracker: Tracker, stop: threading.Event) -> bool:
         """One connection's life; True when Kodi answered at all."""
@@ -158,15 +158,12 @@ class KodiWatcher(ThreadedWatcher):
             return False
 
     def _mark_found(self, transport: str) -> None:
-        if self._found is not True or transport != self._transport:
-            self._log.info("player_found", player=self.player_id, transport=transport)
-        self._found, self._transport = True, transport
+        self._presence.found(via=transport)
         self._problem, self._unauthorized = None, False
 
     def _mark_lost(self, reason: str) -> None:
-        if self._found is not False:
-            self._log.info("player_lost", player=self.player_id, reason=reason)
-        self._found, self._transport, self._problem = False, None, reason
+        self._presence.lost(reason)
+        self._problem = reason
 
     def _log_malformed(self, count: int) -> None:
         if not self._malformed_logged:

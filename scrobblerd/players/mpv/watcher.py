@@ -25,6 +25,7 @@ from scrobblerd.players.base import (
     RECONNECT_MAX_DELAY,
     RECONNECT_MIN_DELAY,
     EventSink,
+    Presence,
     ThreadedWatcher,
     backoff_delays,
 )
@@ -213,7 +214,7 @@ class _Loop:
         del self._links[link.path]
         self._waiting[link.path] = reason
         position = lost[0].position if lost else None
-        self._log.info("player_lost", player=link.tracker.player, reason=reason, position=position)
+        Presence(self._log, link.tracker.player, known=True).lost(reason, position=position)
         self._backoff = backoff_delays(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
         self._next_scan = time.monotonic() + self._backoff()
         self._emit(lost)
@@ -261,7 +262,7 @@ class _Loop:
         self._sel.register(ipc, selectors.EVENT_READ, link)
         self._links[path] = link
         self._waiting.pop(path, None)
-        self._log.info("player_found", player=player, state=tracker.state)
+        Presence(self._log, player).found(state=tracker.state)
         self._backoff = backoff_delays(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
         self._emit(events)
 

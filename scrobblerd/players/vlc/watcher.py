@@ -19,6 +19,7 @@ from scrobblerd.players.base import (
     RECONNECT_MAX_DELAY,
     RECONNECT_MIN_DELAY,
     EventSink,
+    Presence,
     ThreadedWatcher,
     backoff_delays,
 )
@@ -67,7 +68,7 @@ class VlcWatcher(ThreadedWatcher):
     def _reset(self) -> None:
         self._prev: VlcSnapshot | None = None
         self._last_progress = 0.0
-        self._reachable = False
+        self._presence = Presence(self._log, self.player, known=False)
         self._problem: str | None = None
         self._idle_polls = 0
         self._pending: tuple[int | None, float] | None = None  # a new item waiting for its length
@@ -151,19 +152,15 @@ class VlcWatcher(ThreadedWatcher):
             return None
 
     def _found(self) -> None:
-        if not self._reachable:
-            self._reachable = True
-            self._log.info("player_found", player=self.player)
+        self._presence.found()
         self._absent_delay = backoff_delays(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
 
     def _lose(self, sink: EventSink, reason: str) -> None:
         """Connected before, gone now: one log line and a LOST carrying the estimated position."""
-        if not self._reachable:
+        if not self._presence.lost(reason):
             return
-        self._reachable = False
         now = self._clock()
         prev = self._prev
-        self._log.info("player_lost", player=self.player, reason=reason)
         if prev is not None and prev.active:
             sink(end_event(prev, now, self.player, EventKind.LOST))
         else:
