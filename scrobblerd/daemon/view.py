@@ -99,8 +99,9 @@ class DaemonView:
         for record in self._daemon.services.store.history(limit=limit):
             row = record.to_json()
             row["path"] = record.media.get("path")
-            explained = self._describe(MediaRef.from_json(record.media)) if record.media else {}
-            row["source"], row["reason"] = explained.get("source"), explained.get("reason")
+            if not row.get("source") and record.media:  # not identified for delivery yet
+                explained = self._describe(MediaRef.from_json(record.media))
+                row["source"], row["reason"] = explained.get("source"), explained.get("reason")
             out.append(row)
         return out
 
@@ -114,7 +115,26 @@ class DaemonView:
         return deliveries.drop(self._daemon.services.store, row_id)
 
     def fix(self, target: str, trakt: str) -> str:
-        raise FixError("corrections are not available in this version")
+        """The same correction as `identify --fix TARGET TRAKT`, then a delivery round at once."""
+        from scrobblerd.errors import StoreError, TraktError
+        from scrobblerd.identify import fixes
+        from scrobblerd.trakt.client import TraktClient
+
+        d = self._daemon
+        rules = fixes.fixes_path(d.config.state_dir)
+        try:
+            with TraktClient(d.config.trakt) as client:  # its own session: this runs on a page thread
+                done = fixes.apply_fix(
+                    d.services.store, rules, target, trakt, client, config=d.config.identify
+                )
+        except fixes.FixError as exc:
+            raise FixError(str(exc)) from None
+        except (StoreError, TraktError) as exc:
+            raise FixError(f"Trakt could not be asked ({exc}); try again") from None
+        self.forget()
+        d.services.delivery.wake()
+        sent = f"; {len(done.redelivered)} watch(es) sent again" if done.redelivered else ""
+        return f"Fixed: {done.path} is {fixes.describe_target(done.target)}{sent}."
 
     # -- metrics -------------------------------------------------------------------------------
     def gauges(self) -> Gauges:

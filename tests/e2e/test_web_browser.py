@@ -94,6 +94,12 @@ def page(tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path) -> Iterator[dict[st
     started["daemon"].kill()
 
 
+def live_polls(daemon: DaemonProcess) -> int:
+    return len(
+        [r for r in list(daemon.lines) if r.get("event") == "web_request" and r.get("path") == "/live"]
+    )
+
+
 def wait(driver: WebDriver, timeout: float) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, timeout, poll_frequency=0.05)
 
@@ -132,6 +138,33 @@ def test_retry_sends_a_failed_watch_to_trakt(
     gone = (By.CSS_SELECTOR, f'[data-queue-id="{page["failed"]}"]')
     wait(chrome, 5).until(expected_conditions.invisibility_of_element_located(gone))
     wait(chrome, 3).until(expected_conditions.text_to_be_present_in_element((By.ID, "history"), "on Trakt"))
+
+
+def test_the_fix_form_corrects_an_unidentified_watch_and_sends_it(
+    page: dict[str, Any], chrome: WebDriver, trakt: FakeTrakt
+) -> None:
+    chrome.get(page["url"])
+    row = chrome.find_element(By.CSS_SELECTOR, f'[data-queue-id="{page["unknown"]}"]')
+    assert "unidentified: /home/Garden.Party.mkv" in row.text
+    row.find_element(By.CSS_SELECTOR, "details.fix summary").click()
+    field = row.find_element(By.CSS_SELECTOR, f'input[data-fix="{page["unknown"]}"]')
+    field.send_keys("https://trakt.tv/movies/the-matrix-1999")
+    # Two live refreshes while the form is open (the second proves the first was applied): they
+    # must leave the form alone.
+    daemon: DaemonProcess = page["daemon"]
+    polls = live_polls(daemon)
+    seen = daemon.wait_log(lambda r: r.get("path") == "/live" and live_polls(daemon) >= polls + 2, 5)
+    assert seen is not None
+    assert field.get_attribute("value") == "https://trakt.tv/movies/the-matrix-1999"
+    field.submit()
+    wait(chrome, 10).until(expected_conditions.text_to_be_present_in_element((By.ID, "flash"), "Fixed:"))
+    assert "/home/Garden.Party.mkv is The Matrix (1999)" in chrome.find_element(By.ID, "flash").text
+    assert trakt.wait_for(lambda t: len(t.history) == 1, 30), trakt.history
+    assert trakt.history[0]["item"]["movie"]["ids"]["trakt"] == 481
+    gone = (By.CSS_SELECTOR, f'[data-queue-id="{page["unknown"]}"]')
+    wait(chrome, 5).until(expected_conditions.invisibility_of_element_located(gone))
+    history = (By.ID, "history")
+    wait(chrome, 5).until(expected_conditions.text_to_be_present_in_element(history, "fix #1"))
 
 
 def screenshot(target: Path) -> None:
