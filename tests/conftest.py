@@ -6,10 +6,12 @@ CI must never be green while testing nothing real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,56 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, seconds in MEDIA.items():
         make_video(cache / name, seconds)
     return cache
+
+
+class SmallDisk:
+    """A real, small filesystem (a tmpfs mount) that a test can fill to the last byte and free."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.filler = root / ".filler"
+
+    def fill(self) -> int:
+        """Write a filler file until the filesystem says ENOSPC; returns the bytes it took."""
+        written = 0
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
+                block = b"\0" * size
+                with contextlib.suppress(OSError):
+                    while True:
+                        written += os.write(fd, block)
+        finally:
+            os.close(fd)
+        return written
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+def mount_small_disk(where: Path, size_kib: int) -> SmallDisk:
+    """Mount a tmpfs of `size_kib` at `where`, or skip (locally) / fail (SCROBBLERD_REQUIRE_LIVE=1)
+    when this machine does not allow it (mounting needs root)."""
+    where.mkdir(parents=True, exist_ok=True)
+    cmd = ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0700", "tmpfs", str(where)]
+    done = (
+        os.geteuid() == 0
+        and subprocess.run(cmd, check=False, capture_output=True, timeout=10).returncode == 0
+    )
+    if not done:
+        if os.environ.get("SCROBBLERD_REQUIRE_LIVE") == "1":
+            pytest.fail("a small tmpfs is required (SCROBBLERD_REQUIRE_LIVE=1) but cannot be mounted")
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    return SmallDisk(where)
+
+
+def unmount(disk: SmallDisk) -> None:
+    subprocess.run(["umount", "-l", str(disk.root)], check=False, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A 2 MiB tmpfs at tmp_path/disk: room for a database, and nothing once filled."""
+    disk = mount_small_disk(tmp_path / "disk", 2048)
+    yield disk
+    unmount(disk)

@@ -43,7 +43,8 @@ def gather(config: Config) -> dict[str, Any]:
             return report
     daemon = {"running": live is not None, "pid": (live or {}).get("pid")}
     with Store.open(config.state_dir) as store:
-        return build_status(config, store, (live or {}).get("players") if live else None, daemon)
+        players, delivery = (live.get("players"), live.get("delivery")) if live else (None, None)
+        return build_status(config, store, players, daemon, delivery if isinstance(delivery, dict) else None)
 
 
 def _ask_daemon(url: str, token: str) -> dict[str, Any] | None:
@@ -95,6 +96,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         details = ", ".join(f"{pid} {_playing(inst)}" for pid, inst in player["instances"].items())
         print(f"{name + ':':<10} {state}" + (f" ({details})" if details else ""))
     print(f"Queue:     {report['queue_depth']} waiting, {report['queue_failed']} failed")
+    if report["unsaved_watches"]:
+        print(
+            f"UNSAVED:   {report['unsaved_watches']} watch(es) held in memory: the database refuses "
+            f"writes ({report['unsaved_error']}); free space or fix permissions in state_dir"
+        )
     if report["last_scrobbles"]:
         print("Last scrobbles:")
         for h in report["last_scrobbles"]:

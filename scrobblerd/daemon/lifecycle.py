@@ -137,6 +137,8 @@ class Daemon:
             on_resume=self.resumer.submit if self.resumer is not None else None,
             heartbeat=self._heartbeat,
         )
+        # Runs after delivery's last round: one more try for watches the database refused.
+        self._parts.push_part("unsaved_watches", self.services.delivery.unsaved.close)
         self.services.delivery.start()
         self._parts.push_part("delivery", lambda: self.services.delivery.stop(STOP_DEADLINE / 2))
         if self.resumer is not None:

@@ -23,6 +23,7 @@ from scrobblerd.resume.book import PointBook
 from scrobblerd.resume.service import Resumer
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
+from scrobblerd.store.unsaved import runtime_journal
 from scrobblerd.trakt.auth import TokenManager, TokenStore
 from scrobblerd.trakt.client import TraktClient
 
@@ -64,6 +65,10 @@ class Services:
         handler = rating_handler(client, identifier.resolve_for_delivery)
         for kind in ("rating", "unrate"):
             delivery.register_handler(kind, handler)
+        runtime = runtime_journal()
+        if runtime is not None:
+            delivery.unsaved.journals.append(runtime)
+        delivery.unsaved.load_journals()
         return cls(store, tokens, oauth, client, identifier, delivery, token_file, token_file.stamp())
 
     def close(self) -> None:

@@ -3,7 +3,9 @@ it from another process whether the daemon runs or not."""
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ STATUS_FILE = "status.json"
 # runtime.REFRESH seconds) means the daemon is gone.
 REFRESH = 30.0
 STALE_AFTER = 3 * REFRESH
+MAX_PID = 1 << 22  # Linux: pid_max is at most 2^22
 
 
 class StatusFile:
@@ -34,22 +37,42 @@ class StatusFile:
         self._last, self._written_at = same, now
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps({**data, "updated_at": time.time()}, sort_keys=True, default=str)
-        write_atomic(self.path, body, mode=0o600)
+        try:
+            write_atomic(self.path, body, mode=0o600)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            self._overwrite(body)
         return True
+
+    def _overwrite(self, body: str) -> None:
+        """A full disk has no room for a temp file, but the old file's own blocks still take a
+        status of about its size: written in place (a reader may meet a half file and skip it)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, body.encode())
+        finally:
+            os.close(fd)
 
     def read(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
     def live(self, now: float | None = None) -> dict[str, Any] | None:
         """The status if a daemon is running and wrote it recently, else None."""
         data = self.read()
-        if not data or not data.get("running") or not isinstance(data.get("pid"), int):
+        if not data or data.get("running") is not True:
             return None
-        if (now or time.time()) - float(data.get("updated_at") or 0) > STALE_AFTER:
+        pid, updated = data.get("pid"), data.get("updated_at")
+        if type(pid) is not int or not 0 < pid <= MAX_PID:  # a damaged file names no process
+            return None
+        if not isinstance(updated, int | float) or isinstance(updated, bool) or not math.isfinite(updated):
+            return None
+        if (now or time.time()) - updated > STALE_AFTER:
             return None
         try:
             os.kill(data["pid"], 0)

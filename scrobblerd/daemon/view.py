@@ -88,7 +88,8 @@ class DaemonView:
 
     def status(self) -> dict[str, Any]:
         d = self._daemon
-        return build_status(d.config, d.services.store, self.players(), self.daemon_info())
+        unsaved = d.services.delivery.unsaved.status()
+        return build_status(d.config, d.services.store, self.players(), self.daemon_info(), unsaved)
 
     # -- the queue and history -----------------------------------------------------------------
     def queue(self) -> list[dict[str, Any]]:

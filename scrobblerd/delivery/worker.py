@@ -35,6 +35,7 @@ from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
 from scrobblerd.store.deliveries import QueueRow
 from scrobblerd.store.history import history_delivered, history_identify
+from scrobblerd.store.unsaved import JOURNAL_NAME, UnsavedWatches
 from scrobblerd.timefmt import iso_utc, utc_datetime
 
 # The worker's public face: its parts live in delivery_health, delivery_live, delivery_match and
@@ -126,33 +127,34 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._last_post = -1e18  # monotonic time of the last POST
         self._batch_delivered = 0
+        # Watches the database could not take yet (disk full, read-only, locked): never dropped.
+        self.unsaved = UnsavedWatches(self._record_watch, [store.path.with_name(JOURNAL_NAME)])
+        self._run_failure: str | None = None
 
     # -- the dispatcher's side -------------------------------------------------------------------
 
     def submit(self, action: ScrobbleAction) -> None:
         """A decision of the state machine. A watched stop is durable when this returns."""
-        if (
-            action.kind is ActionKind.STOP
-            and action.watched
-            and action.late
-            and self._continues_watch(action)
-        ):
-            log.info("watch_continued", viewing=action.viewing, part=action.part, media=action.media.key)
-            self._live.discard(action.player)
-            return
         if action.kind is ActionKind.STOP and action.watched:
-            row_id = deliveries.enqueue_watch(self.store, action, self.clock())
-            log.info(
-                "watch_queued",
-                viewing=action.viewing,
-                part=action.part,
-                queue_id=row_id,
-                duplicate=row_id is None,
-            )
+            self.unsaved.submit(action)  # written now, or held and written on a later pass
             self._live.discard(action.player)
         else:
             self._live.put(action)
         self.wake()
+
+    def _record_watch(self, action: ScrobbleAction) -> None:
+        """The durable write of a watched stop; raises when the database cannot take it."""
+        if action.late and self._continues_watch(action):
+            log.info("watch_continued", viewing=action.viewing, part=action.part, media=action.media.key)
+            return
+        row_id = deliveries.enqueue_watch(self.store, action, self.clock())
+        log.info(
+            "watch_queued",
+            viewing=action.viewing,
+            part=action.part,
+            queue_id=row_id,
+            duplicate=row_id is None,
+        )
 
     def _continues_watch(self, action: ScrobbleAction) -> bool:
         """A viewing opened past the threshold whose item was watched here a short while ago is
@@ -208,15 +210,19 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception:
-                log.exception("delivery_run_failed")
+                self._run_failure = None
+            except Exception as exc:  # logged once per kind of failure (a full disk repeats it)
+                failure = repr(exc)
+                if failure != self._run_failure:
+                    log.exception("delivery_run_failed")
+                self._run_failure = failure
             self._wake.wait(self._idle_wait())
             self._wake.clear()
         log.info("delivery_stopped")
 
     def _idle_wait(self) -> float:
         now = self.clock()
-        wait = POLL_INTERVAL
+        wait = POLL_INTERVAL  # also how often a watch the database refused is tried again
         if self._health.hold_until > now:
             wait = min(wait, self._health.hold_until - now)
         nxt = deliveries.next_due_at(self.store)
@@ -235,6 +241,7 @@ class DeliveryWorker:
             "retry_at": iso_utc(health.hold_until) if health.hold_until > self.clock() else None,
             "last_delivered_at": iso_utc(health.last_delivered_at) if health.last_delivered_at else None,
             "live_pending": len(self._live),
+            **self.unsaved.status(),
         }
 
     # -- one pass --------------------------------------------------------------------------------
@@ -243,6 +250,7 @@ class DeliveryWorker:
         """Send what is due; returns how many queued rows were delivered."""
         with self._run_lock:
             now = self.clock() if now is None else now
+            self.unsaved.retry()
             if now < self._health.hold_until:
                 return 0
             try:

@@ -8,9 +8,17 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
+import structlog
+
+from scrobblerd.errors import StoreError
+
+log = structlog.get_logger()
+
 
 class IdCache:
     """The Store's cache methods."""
+
+    _cache_failing = False
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover - the Store's
         raise NotImplementedError
@@ -29,12 +37,21 @@ class IdCache:
         return value
 
     def cache_put(self, key: str, value: dict[str, Any], ttl: float, *, now: float | None = None) -> None:
+        """Remember an answer. Only a cache: a database that cannot take it (full disk, lock) is
+        said once and identification carries on without it."""
         now = time.time() if now is None else now
-        with self.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO id_cache (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, json.dumps(value, sort_keys=True), now + ttl),
-            )
+        try:
+            with self.write() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO id_cache (key, value, expires_at) VALUES (?, ?, ?)",
+                    (key, json.dumps(value, sort_keys=True), now + ttl),
+                )
+        except (sqlite3.Error, StoreError) as exc:
+            if not self._cache_failing:
+                log.warning("id_cache_write_failed", error=str(exc), hint="identification works without it")
+            self._cache_failing = True
+            return
+        self._cache_failing = False
 
     def cache_delete(self, key: str) -> None:
         with self.write() as conn:

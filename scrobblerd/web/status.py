@@ -24,11 +24,13 @@ def build_status(
     store: Store,
     live_players: Mapping[str, Any] | None,
     daemon: Mapping[str, Any] | None = None,
+    unsaved: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `status --json` object (INTERFACE.md), plus what each player plays.
 
     `live_players` is the daemon's view per player name: `{"instances": {id: {...}}}`, None when
-    no daemon runs. Nothing secret goes in: no token, no password, no alert URL.
+    no daemon runs. `unsaved` is the delivery worker's count of watches the database refused
+    (`unsaved_watches`, `unsaved_error`). Nothing secret goes in: no token, no password, no alert URL.
     """
     auth = auth_status(config)
     counts = deliveries.counts(store)
@@ -43,18 +45,35 @@ def build_status(
         "queue_failed": counts[deliveries.FAILED],
         "players": players_report(config, live_players),
         "last_scrobbles": last,
+        **unsaved_report(unsaved),
     }
+
+
+def unsaved_report(unsaved: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Watches held in memory because the database refused them (full disk, lock, read-only)."""
+    count = _mapping(unsaved).get("unsaved_watches")
+    error = _mapping(unsaved).get("unsaved_error")
+    return {
+        "unsaved_watches": count if type(count) is int and count > 0 else 0,
+        "unsaved_error": error if isinstance(error, str) else None,
+    }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """What another process wrote (the status file) may hold anything: a non-object reads as empty."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def players_report(config: Config, live: Mapping[str, Any] | None) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for spec in registry.PLAYERS:
         enabled = bool(registry.settings_of(config.players, spec).enabled)
-        seen = (live or {}).get(spec.name) or {}
-        instances = dict(seen.get("instances") or {}) if enabled else {}
+        seen = _mapping(_mapping(live).get(spec.name))
+        raw = _mapping(seen.get("instances")) if enabled else {}
+        instances = {str(k): dict(v) for k, v in raw.items() if isinstance(v, Mapping)}
         report[spec.name] = {
             "enabled": enabled,
-            "connected": any(bool(i.get("connected")) for i in instances.values()),
+            "connected": any(i.get("connected") is True for i in instances.values()),
             "instances": instances,
         }
     return report
