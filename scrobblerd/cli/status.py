@@ -96,7 +96,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         details = ", ".join(f"{pid} {_playing(inst)}" for pid, inst in player["instances"].items())
         print(f"{name + ':':<10} {state}" + (f" ({details})" if details else ""))
     print(f"Queue:     {report['queue_depth']} waiting, {report['queue_failed']} failed")
-    if report["unsaved_watches"]:
+    if report.get("unsaved_watches"):
         print(
             f"UNSAVED:   {report['unsaved_watches']} watch(es) held in memory: the database refuses "
             f"writes ({report['unsaved_error']}); free space or fix permissions in state_dir"

@@ -37,15 +37,19 @@ class IdCache:
         return value
 
     def cache_put(self, key: str, value: dict[str, Any], ttl: float, *, now: float | None = None) -> None:
-        """Remember an answer. Only a cache: a database that cannot take it (full disk, lock) is
-        said once and identification carries on without it."""
+        """Remember an answer (only a cache: see `_best_effort`)."""
         now = time.time() if now is None else now
+        self._best_effort(
+            "INSERT OR REPLACE INTO id_cache (key, value, expires_at) VALUES (?, ?, ?)",
+            (key, json.dumps(value, sort_keys=True), now + ttl),
+        )
+
+    def _best_effort(self, sql: str, params: tuple[Any, ...]) -> None:
+        """A write identification can do without: a database that cannot take it (full disk,
+        lock, read-only) is said once, and identification carries on."""
         try:
             with self.write() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO id_cache (key, value, expires_at) VALUES (?, ?, ?)",
-                    (key, json.dumps(value, sort_keys=True), now + ttl),
-                )
+                conn.execute(sql, params)
         except (sqlite3.Error, StoreError) as exc:
             if not self._cache_failing:
                 log.warning("id_cache_write_failed", error=str(exc), hint="identification works without it")
@@ -65,12 +69,10 @@ class IdCache:
 
     def identified_put(self, media_key: str, part: int, source: str | None, reason: str | None) -> None:
         """Remember what identified part `part` of the file `media_key` (history copies it)."""
-        with self.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO identified (media_key, part, source, reason, at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (media_key, part, source, reason, time.time()),
-            )
+        self._best_effort(
+            "INSERT OR REPLACE INTO identified (media_key, part, source, reason, at) VALUES (?, ?, ?, ?, ?)",
+            (media_key, part, source, reason, time.time()),
+        )
 
     def cache_clear(self) -> int:
         """Forget every cached identification; returns how many entries were removed."""
