@@ -51,6 +51,7 @@ def fake() -> Iterator[FakeTrakt]:
             aliases=("Kimetsu no Yaiba",),
         )
         t.add_show("Attack on Titan", 2013, {"trakt": 31}, episodes=_season(31, 1, 25), aliases=())
+        t.add_show("Space: 1999", 1975, {"trakt": 32}, episodes=_season(32, 1, 24))
         yield t
 
 
@@ -161,3 +162,9 @@ def test_episode_lists_are_cached_per_show_in_the_store(
         (1, 1),
     ]
     assert listings() - before == 1
+
+
+def test_a_year_that_is_part_of_a_title(client: TraktClient) -> None:
+    item, reason = identify(client, "Space.1999.S01E01.Breakaway.1080p.BluRay.x264-OFT.mkv")
+    assert isinstance(item, Episode) and item.show.ids["trakt"] == 32 and item.number == 1, reason
+    assert "the year is part of the title" in reason

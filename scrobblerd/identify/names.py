@@ -229,10 +229,10 @@ def _fix_title(guess: Guess, stem: str, found: dict[str, Any]) -> Guess:
 def _fix_country(guess: Guess, stem: str) -> Guess:
     """A country marker right after the title picks the show (`The.Office.US`); elsewhere it is
     the release's origin (`The.Stranger.1946.US.Bluray`) and says nothing about the title."""
-    if not guess.country or not guess.title:
+    if not guess.title or not guess.country:
         return guess
     codes = {guess.country, *(k for k, v in _COUNTRY_MARKERS.items() if v == guess.country)}
-    for found in re.finditer(r"[ ._(\[-]+(" + "|".join(codes) + r")(?=[ ._)\]-]|$)", stem):
+    for found in re.finditer(r"[ ._(\[-]+(" + "|".join(codes) + r")(?=[ ._)\]-]|$)", stem, re.IGNORECASE):
         if normalise_title(stem[: found.start()]).endswith(normalise_title(guess.title)):
             return guess
     return replace(guess, country=None)
@@ -250,7 +250,8 @@ def _fix_season(guess: Guess, stem: str) -> Guess:
         return replace(guess, type="movie", season=None, episodes=(), absolute=(), year=early)
     if season >= 1900:
         return replace(guess, season=None, year=guess.year or season, episodes=(), absolute=numbers)
-    if season == 0 and _LEADING_NUMBER_RE.match(stem):
+    three_digits = len(numbers) == 1 and re.search(rf"(?<![0-9])0{numbers[0]:02d}(?![0-9])", stem)
+    if season == 0 and (_LEADING_NUMBER_RE.match(stem) or three_digits):  # "Bleach 001": not S00E01
         return replace(guess, season=None, episodes=(), absolute=numbers)
     return guess
 

@@ -185,6 +185,13 @@ class Resolver:
                     else Choice(choice.chosen, f"as {title!r}: {choice.reason}")
                 )
             first = first or choice
+        numbered = f"{guess.title} {guess.year}"
+        if guess.year and normalise_title(numbered) in normalise_title(guess.name):  # "Space.1999.S01E01"
+            choice = self._search(numbered, None, kind, guess.country)
+            if choice.chosen is not None:
+                return Choice(
+                    choice.chosen, f"as {numbered!r} (the year is part of the title): {choice.reason}"
+                )
         return first or Choice(None, "nothing to search for")
 
     def _search(self, title: str, year: int | None, kind: str, country: str | None = None) -> Choice:
