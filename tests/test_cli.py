@@ -20,6 +20,7 @@ COMMANDS = [
     "status",
     "queue",
     "history",
+    "playback",
     "identify",
     "rate",
     "config",

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from scrobblerd import __version__, logs
-from scrobblerd.cli import auth, conf, identify, queue, rate, run, service, status
+from scrobblerd.cli import auth, conf, identify, playback, queue, rate, run, service, status
 from scrobblerd.cli.common import load_config_or_exit
 from scrobblerd.exitcodes import EXIT_FAILURE
 
-GROUPS = (run, auth, status, queue, identify, rate, conf, service)
+GROUPS = (run, auth, status, queue, playback, identify, rate, conf, service)
 NO_CONFIG_COMMANDS = frozenset({"config", "init", "service"})
 
 
