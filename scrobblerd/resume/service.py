@@ -120,6 +120,7 @@ class Resumer:
         log.info(
             "resume_lookup",
             player=query.player,
+            began=round(query.at, 3),
             media=query.media.path or query.media.title,
             point=None if point is None else point.progress,
             source=None if point is None else point.source,

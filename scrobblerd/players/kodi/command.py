@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from typing import Any
 
 from scrobblerd.errors import PlayerError
-from scrobblerd.players.kodi.rpc import CONNECT_TIMEOUT, HttpRpc, KodiConnectionError, TcpRpc
+from scrobblerd.players.kodi.rpc import CONNECT_TIMEOUT, HttpRpc, KodiConnectionError, Rpc, TcpRpc
 from scrobblerd.players.kodi.settings import KodiConfig
+
+# Kodi 20 can crash when Player.Seek arrives while it is still opening the streams (seen here:
+# the process died mid-open). A seek waits until the clock runs, at most this long.
+STARTED_WAIT = 2.0  # seconds
+STARTED_POLL = 0.05  # seconds between Player.GetProperties while waiting
 
 
 def seek_params(playerid: int, position: float) -> dict[str, Any]:
@@ -31,6 +37,29 @@ def video_player(players: Any) -> int:
     return int((video or found)[0]["playerid"])
 
 
+def _millis(value: Any) -> int:
+    if not isinstance(value, dict):
+        return 0
+    parts = (value.get(k) for k in ("hours", "minutes", "seconds", "milliseconds"))
+    h, m, s, ms = (p if isinstance(p, int) else 0 for p in parts)
+    return ((h * 60 + m) * 60 + s) * 1000 + ms
+
+
+def seek_when_started(call: Rpc, position: float) -> None:
+    """Player.Seek on the active video player once its clock runs (see STARTED_WAIT)."""
+    playerid = video_player(call("Player.GetActivePlayers"))
+    deadline = time.monotonic() + STARTED_WAIT
+    while True:
+        props = call("Player.GetProperties", {"playerid": playerid, "properties": ["time", "totaltime"]})
+        started = (
+            isinstance(props, dict) and _millis(props.get("totaltime")) > 0 and _millis(props.get("time")) > 0
+        )
+        if started or time.monotonic() >= deadline:
+            break
+        time.sleep(STARTED_POLL)
+    call("Player.Seek", seek_params(playerid, position))
+
+
 class KodiCommands:
     def __init__(self, config: KodiConfig) -> None:
         self.config = config
@@ -42,8 +71,7 @@ class KodiCommands:
             self._seek_http(position)
             return
         with contextlib.closing(sock):
-            rpc = TcpRpc(sock, lambda _count: None)
-            rpc.call("Player.Seek", seek_params(video_player(rpc.call("Player.GetActivePlayers")), position))
+            seek_when_started(TcpRpc(sock, lambda _count: None).call, position)
 
     def _seek_http(self, position: float) -> None:
         url = f"http://{self.config.host}:{self.config.http_port}/jsonrpc"
