@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from scrobblerd.players.vlc.watcher import STOPPED_MAX_INTERVAL
+from scrobblerd.players.vlc.parse import STOPPED_MAX_INTERVAL
 from tests.conftest import require_binary
 from tests.e2e.conftest import authorise, daemon_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
