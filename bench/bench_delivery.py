@@ -51,7 +51,8 @@ def main() -> None:
         for n in range(1, MOVIES + 1):
             fake.add_movie(f"Movie {n}", 2000, {"trakt": n})
         client = TraktClient(
-            TraktConfig(api_url=fake.url, timeout=60), Tokens(fake.issue_token()["access_token"])
+            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=60),
+            Tokens(fake.issue_token()["access_token"]),
         )
         with Store.open(Path(tmp)) as store, client:
             worker = DeliveryWorker(store, client, resolve, batch_size=args.batch_size)

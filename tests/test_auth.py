@@ -39,7 +39,7 @@ def fake() -> Iterator[FakeTrakt]:
 
 @pytest.fixture
 def oauth(fake: FakeTrakt) -> Iterator[TraktClient]:
-    with TraktClient(TraktConfig(api_url=fake.url, timeout=3)) as client:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=3)) as client:
         yield client
 
 
@@ -216,7 +216,7 @@ def test_rotated_token_is_on_disk_before_the_new_access_token_is_used(
     store = RecordingStore(tmp_path / "state")
     manager = login(fake, store, oauth)
     fake.expire_access_tokens()
-    with TraktClient(TraktConfig(api_url=fake.url), manager) as api:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api:
         assert api.scrobble(ActionKind.STOP, MATRIX, 95.0).action == "scrobble"
     new = store.load()
     assert new is not None
@@ -230,7 +230,7 @@ def test_expired_token_is_refreshed_without_any_call_failing(
     fake: FakeTrakt, store: TokenStore, oauth: TraktClient
 ) -> None:
     manager = login(fake, store, oauth, expires_in=3600, created_at=int(time.time()) - 7200)
-    with TraktClient(TraktConfig(api_url=fake.url), manager) as api:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api:
         assert api.user_settings().username == "sean"
         assert api.scrobble(ActionKind.STOP, MATRIX, 90.0).action == "scrobble"
     statuses = [r.path for r in fake.requests]
@@ -243,7 +243,7 @@ def test_concurrent_refreshes_collapse_into_one(
     manager = login(fake, store, oauth)
     fake.expire_access_tokens()
     errors: list[BaseException] = []
-    clients = [TraktClient(TraktConfig(api_url=fake.url), manager) for _ in range(8)]
+    clients = [TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) for _ in range(8)]
     gate = threading.Barrier(len(clients))
 
     def work(api: TraktClient) -> None:
@@ -272,7 +272,7 @@ def test_refused_refresh_marks_needs_reauth(
     manager = TokenManager(store, oauth)
     manager.store_login({**fake.issue_token(), "refresh_token": "revoked"}, "sean")
     fake.expire_access_tokens()
-    with TraktClient(TraktConfig(api_url=fake.url), manager) as api:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api:
         with pytest.raises(UnauthorizedError):
             api.scrobble(ActionKind.STOP, MATRIX, 90.0)
         before = len(fake.requests)
@@ -333,7 +333,10 @@ def test_logout_revokes_and_deletes(fake: FakeTrakt, store: TokenStore, oauth: T
 # ---- the commands, as a user runs them -----------------------------------------------------------
 def write_config(tmp_path: Path, fake: FakeTrakt) -> Path:
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"trakt:\n  api_url: {fake.url}\n  timeout: 5\nstate_dir: {tmp_path / 'state'}\n")
+    cfg.write_text(
+        f"trakt:\n  api_url: {fake.url}\n  auth_url: {fake.auth_url}\n  timeout: 5\n"
+        f"state_dir: {tmp_path / 'state'}\n"
+    )
     return cfg
 
 
@@ -408,7 +411,7 @@ def test_debug_logs_never_contain_tokens_or_secrets(
     fake.device_script = [400, 429, 200]
     manager = TokenManager(store, oauth)
     manager.store_login(device_login(oauth, lambda code: None, sleep=clock.sleep, clock=clock))
-    with TraktClient(TraktConfig(api_url=fake.url), manager) as api:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api:
         manager.set_username(api.user_settings().username)
         fake.expire_access_tokens()
         api.scrobble(ActionKind.STOP, MATRIX, 90.0)  # 401, refresh, retry
@@ -429,3 +432,23 @@ def test_debug_logs_never_contain_tokens_or_secrets(
     assert len(secrets) >= 6
     leaked = [s for s in secrets if s in text]
     assert leaked == []
+
+
+def test_every_oauth_call_goes_to_the_auth_host(
+    fake: FakeTrakt, oauth: TraktClient, store: TokenStore
+) -> None:
+    clock = Clock()
+    fake.device_script = [200]
+    manager = TokenManager(store, oauth)
+    manager.store_login(device_login(oauth, lambda code: None, sleep=clock.sleep, clock=clock))
+    assert manager.refresh_if_due() is False
+    manager.refresh_after_401(manager.access_token())
+    assert manager.logout() == (True, None)
+    oauth_calls = [(r.path, r.host) for r in fake.requests if r.path.startswith("/oauth/")]
+    assert oauth_calls == [
+        ("/oauth/device/code", "auth"),
+        ("/oauth/device/token", "auth"),
+        ("/oauth/token", "auth"),
+        ("/oauth/revoke", "auth"),
+    ]
+    assert all(r.host == "api" for r in fake.requests if not r.path.startswith("/oauth/"))

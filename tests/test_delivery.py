@@ -393,7 +393,7 @@ def fake() -> Iterator[FakeTrakt]:
 def http_worker(
     store: Store, fake: FakeTrakt, tokens: Tokens, **kw: Any
 ) -> tuple[DeliveryWorker, TraktClient]:
-    client = TraktClient(TraktConfig(api_url=fake.url, timeout=5), tokens)
+    client = TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5), tokens)
     kw.setdefault("post_interval", 0.0)
     return DeliveryWorker(store, client, resolve, rand=lambda: 0.0, **kw), client
 

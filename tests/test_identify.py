@@ -62,7 +62,7 @@ def fake() -> Iterator[FakeTrakt]:
 @pytest.fixture
 def client(fake: FakeTrakt) -> Iterator[TraktClient]:
     fake.clear_faults()
-    with TraktClient(TraktConfig(api_url=fake.url, timeout=5)) as c:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5)) as c:
         yield c
 
 
@@ -449,7 +449,10 @@ def test_identify_never_raises(
 
 def write_config(tmp_path: Path, fake: FakeTrakt, extra: str = "") -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(f"trakt:\n  api_url: {fake.url}\nstate_dir: {tmp_path / 'state'}\n{extra}")
+    path.write_text(
+        f"trakt:\n  api_url: {fake.url}\n  auth_url: {fake.auth_url}\n"
+        f"state_dir: {tmp_path / 'state'}\n{extra}"
+    )
     return path
 
 
@@ -506,7 +509,7 @@ def test_cli_override_rule_line_and_clear_cache(
     assert main(["identify", "--config", str(config), "--json", "The.Office.S01E01.mkv"]) == 0
     (data,) = json.loads(capsys.readouterr().out)
     assert data["source"] == "override" and data["ids"]["trakt"] == 41001
-    assert f"{config}:6" in data["reason"]  # the line of the rule's "- title:"
+    assert f"{config}:7" in data["reason"]  # the line of the rule's "- title:"
     assert main(["identify", "--config", str(config), "--clear-cache"]) == 0
     assert "cleared 1 cached identification" in capsys.readouterr().out
     assert main(["identify", "--config", str(config)]) == 2

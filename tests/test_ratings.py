@@ -14,10 +14,6 @@ import pytest
 
 from scrobblerd.config.settings import TraktConfig
 from scrobblerd.delivery.ratings import (
-    ADVANCED,
-    SETTINGS_KEY,
-    SIMPLE,
-    cached_mode,
     choose_target,
     deliver_rating,
     describe_rating,
@@ -73,13 +69,10 @@ def test_parse_rating_rejects(text: str) -> None:
         parse_rating(text)
 
 
-def test_describe_rating_in_both_modes() -> None:
-    assert describe_rating(8, ADVANCED) == "8/10"
-    assert describe_rating(8, SIMPLE) == "love (8/10)"
-    assert describe_rating(6, SIMPLE) == "love (6/10)"
-    assert describe_rating(5, SIMPLE) == "hate (5/10)"
-    assert describe_rating(1, SIMPLE) == "hate (1/10)"
-    assert describe_rating(0, SIMPLE) == "not rated"
+def test_describe_rating_shows_the_one_to_ten_value() -> None:
+    assert describe_rating(8) == "8/10"
+    assert describe_rating(1) == "1/10"
+    assert describe_rating(0) == "not rated"
 
 
 def test_targets() -> None:
@@ -91,14 +84,6 @@ def test_targets() -> None:
     assert describe_target(BB_S01E02) == "Breaking Bad S01E02"
     for target in (MATRIX, BB, BB_S01E02):
         assert target_from_json(target_to_json(target)) == target
-
-
-def test_cached_mode() -> None:
-    now = 1_000_000.0
-    assert cached_mode(None, now) is None
-    assert cached_mode({"ratings_mode": "simple", "fetched_at": now - 10}, now) == SIMPLE
-    assert cached_mode({"ratings_mode": "simple", "fetched_at": now - 30 * 86400}, now) is None
-    assert cached_mode({"ratings_mode": "weird", "fetched_at": now}, now) is None
 
 
 # -- against the Trakt-like server ----------------------------------------------------------------
@@ -118,7 +103,7 @@ def env(tmp_path: Path, fake: FakeTrakt) -> dict[str, str]:
     state = tmp_path / "state"
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"trakt:\n  api_url: {fake.url}\n  timeout: 5\nstate_dir: {state}\n"
+        f"trakt:\n  api_url: {fake.url}\n  auth_url: {fake.auth_url}\n  timeout: 5\nstate_dir: {state}\n"
         "players:\n  mpv:\n    enabled: false\n"
     )
     TokenStore(state).save(Token.from_trakt(fake.issue_token(), "sean"))
@@ -188,20 +173,19 @@ def test_rate_last_episode_and_its_show(env: dict[str, str], fake: FakeTrakt) ->
     assert fake.ratings[("episode", BB_EP_TRAKT)]["rating"] == 7
 
 
-def test_love_hate_and_simple_mode(env: dict[str, str], fake: FakeTrakt) -> None:
-    fake.settings["viewing"]["ratings"]["mode"] = "simple"
+def test_love_and_hate_rate_ten_and_one_without_reading_settings(
+    env: dict[str, str], fake: FakeTrakt
+) -> None:
     watched(env, MATRIX)
     out = rate(env, "love", "--last")
     assert out.returncode == 0, out.stderr
     assert fake.ratings[("movie", 481)]["rating"] == 10
-    assert "love (10/10)" in out.stdout
+    assert "10/10" in out.stdout
     out = rate(env, "hate", "--last")
     assert fake.ratings[("movie", 481)]["rating"] == 1
-    assert "hate (1/10)" in out.stdout
-    # /users/settings was read once, then cached in the store.
-    assert [r.path for r in fake.requests].count("/users/settings") == 1
-    with Store.open(Path(env["STATE"])) as store:
-        assert store.kv_get(SETTINGS_KEY)["ratings_mode"] == "simple"
+    assert "1/10" in out.stdout
+    # ratings are 1..10 whatever the account: /users/settings has no mode to read
+    assert "/users/settings" not in [r.path for r in fake.requests]
 
 
 def test_unrate(env: dict[str, str], fake: FakeTrakt) -> None:
@@ -268,7 +252,9 @@ def test_offline_rating_is_queued_then_delivered(env: dict[str, str], fake: Fake
     state = Path(env["STATE"])
     with (
         Store.open(state) as store,
-        TraktClient(TraktConfig(api_url=fake.url, timeout=5), _Tokens(state)) as client,
+        TraktClient(
+            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5), _Tokens(state)
+        ) as client,
     ):
         [row] = deliveries.rows(store)
         assert row.kind == deliveries.RATING
@@ -290,7 +276,9 @@ def test_offline_unidentified_watch_is_identified_on_delivery(env: dict[str, str
     state = Path(env["STATE"])
     with (
         Store.open(state) as store,
-        TraktClient(TraktConfig(api_url=fake.url, timeout=5), _Tokens(state)) as client,
+        TraktClient(
+            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5), _Tokens(state)
+        ) as client,
     ):
         [row] = deliveries.rows(store)
         assert row.payload["media"]["path"] == media.path
@@ -311,7 +299,9 @@ def test_offline_unidentified_watch_is_identified_on_delivery(env: dict[str, str
 def test_deliver_rating_errors(fake: FakeTrakt) -> None:
     now = time.time()
     token = fake.issue_token()["access_token"]
-    with TraktClient(TraktConfig(api_url=fake.url, timeout=5), _Fixed(token)) as client:
+    with TraktClient(
+        TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5), _Fixed(token)
+    ) as client:
         unknown = Movie("Nope", 1900, {"trakt": 999})
         with pytest.raises(PermanentError, match="does not know"):
             deliver_rating(client, rating_payload(unknown, 5, now))

@@ -47,7 +47,7 @@ def fake() -> Iterator[FakeTrakt]:
 
 
 def make_client(fake: FakeTrakt, tmp_path: Path, timeout: float = 5.0) -> tuple[TraktClient, TokenManager]:
-    config = TraktConfig(api_url=fake.url, timeout=timeout)
+    config = TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=timeout)
     oauth = TraktClient(config)
     manager = TokenManager(TokenStore(tmp_path / "state"), oauth)
     manager.store_login(fake.issue_token(), "sean")
@@ -77,14 +77,14 @@ def test_every_request_carries_the_required_headers(fake: FakeTrakt, client: Tra
 
 
 def test_wrong_api_key_is_permanent(fake: FakeTrakt, tmp_path: Path) -> None:
-    with TraktClient(TraktConfig(client_id="nope", api_url=fake.url)) as api:
+    with TraktClient(TraktConfig(client_id="nope", api_url=fake.url, auth_url=fake.auth_url)) as api:
         with pytest.raises(PermanentError) as err:
             api.search_text("matrix")
     assert err.value.status == 403
 
 
 def test_no_token_is_an_auth_error(fake: FakeTrakt) -> None:
-    with TraktClient(TraktConfig(api_url=fake.url)) as api, pytest.raises(AuthError):
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url)) as api, pytest.raises(AuthError):
         api.scrobble(ActionKind.START, MATRIX, 5.0)
     assert fake.requests == []
 
@@ -276,9 +276,9 @@ def test_ratings_and_settings(fake: FakeTrakt, client: TraktClient) -> None:
     out = client.remove_ratings([MATRIX])
     assert out["deleted"]["movies"] == 1 and ("movie", 481) not in fake.ratings
     settings = client.user_settings()
-    assert (settings.username, settings.ratings_mode) == ("sean", "advanced")
-    fake.settings["viewing"] = {"ratings": {"mode": "simple"}}
-    assert client.user_settings().ratings_mode == "simple"
+    assert (settings.username, settings.vip) == ("sean", False)
+    fake.settings["user"]["vip"] = True
+    assert client.user_settings().vip is True
 
 
 def test_server_side_expiry_is_refreshed_once_and_retried(fake: FakeTrakt, client: TraktClient) -> None:

@@ -39,7 +39,8 @@ def _headers(t: FakeTrakt, token: str | None = None) -> dict[str, str]:
 
 
 def _post(s: requests.Session, t: FakeTrakt, path: str, body: Any, token: str | None) -> requests.Response:
-    return s.post(t.url + path, json=body, headers=_headers(t, token), timeout=5)
+    base = t.auth_url if path.startswith("/oauth/") else t.url
+    return s.post(base + path, json=body, headers=_headers(t, token), timeout=5)
 
 
 def test_required_headers(fake: FakeTrakt, http: requests.Session) -> None:
@@ -78,12 +79,53 @@ def test_sync_history_and_window(fake: FakeTrakt, http: requests.Session) -> Non
         "movies": [{"ids": {"trakt": 481}, "watched_at": "2020-01-01T10:00:00.000Z"}, {"ids": {"trakt": 7}}]
     }
     r = _post(http, fake, "/sync/history", body, token)
+    assert r.status_code == 200  # Trakt: 200 {added, updated, not_found}
     assert r.json()["added"] == {"movies": 1, "episodes": 0}
+    assert r.json()["updated"] == {"movies": 0, "episodes": 0}
     assert r.json()["not_found"]["movies"] == [{"ids": {"trakt": 7}}]
-    q = "?start_at=2020-01-01T00:00:00Z&end_at=2020-01-02T00:00:00Z"
-    got = http.get(fake.url + "/sync/history/movies" + q, headers=_headers(fake, token), timeout=5)
+    got = http.get(
+        fake.url + "/sync/history/movies?start_at=2020-01-01&end_at=2020-01-01",
+        headers=_headers(fake, token),
+        timeout=5,
+    )
     assert [h["movie"]["ids"]["trakt"] for h in got.json()] == [481]
     assert got.headers["X-Pagination-Page-Count"] == "1"
+    one = http.get(fake.url + "/sync/history/movies/481", headers=_headers(fake, token), timeout=5)
+    assert [h["movie"]["ids"]["trakt"] for h in one.json()] == [481]
+    other = http.get(fake.url + "/sync/history/movies/7", headers=_headers(fake, token), timeout=5)
+    assert other.json() == []
+    later = http.get(
+        fake.url + "/sync/history/movies?start_at=2020-01-02", headers=_headers(fake, token), timeout=5
+    )
+    assert later.json() == []
+
+
+def test_sync_history_refuses_datetimes_where_the_contract_wants_days(
+    fake: FakeTrakt, http: requests.Session
+) -> None:
+    token = fake.issue_token()["access_token"]
+    q = "?start_at=2020-01-01T00:00:00Z&end_at=2020-01-02T00:00:00Z"
+    got = http.get(fake.url + "/sync/history/movies" + q, headers=_headers(fake, token), timeout=5)
+    assert got.status_code == 400 and "YYYY-MM-DD" in got.json()["error"]
+
+
+def test_stop_below_one_percent_is_422(fake: FakeTrakt, http: requests.Session) -> None:
+    token = fake.issue_token()["access_token"]
+    body = {"movie": {"ids": {"trakt": 481}}, "progress": 0.5}
+    assert _post(http, fake, "/scrobble/stop", body, token).status_code == 422
+    assert _post(http, fake, "/scrobble/pause", body, token).status_code == 201
+    assert fake.scrobbles[-1]["action"] == "pause" and len(fake.scrobbles) == 1
+
+
+def test_oauth_is_served_only_on_the_auth_host(fake: FakeTrakt, http: requests.Session) -> None:
+    on_api = http.post(
+        fake.url + "/oauth/device/code", json={"client_id": fake.client_id}, headers=_headers(fake), timeout=5
+    )
+    assert on_api.status_code == 404
+    token = fake.issue_token()["access_token"]
+    api_on_auth = http.get(fake.auth_url + "/users/settings", headers=_headers(fake, token), timeout=5)
+    assert api_on_auth.status_code == 404
+    assert fake.auth_url != fake.url
 
 
 def test_faults(fake: FakeTrakt, http: requests.Session) -> None:
@@ -129,5 +171,6 @@ def test_device_flow_states(fake: FakeTrakt, http: requests.Session) -> None:
     }
     new = _post(http, fake, "/oauth/token", refresh, None).json()
     assert new["refresh_token"] != tok["refresh_token"] and not fake.token_valid(tok["access_token"])
-    again = _post(http, fake, "/oauth/token", refresh, None)
-    assert again.status_code == 401 and again.json()["error"] == "invalid_grant"
+    again = _post(http, fake, "/oauth/token", refresh, None)  # single-use: the old one is spent
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant" and again.json()["error_description"]

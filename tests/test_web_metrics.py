@@ -95,7 +95,10 @@ def test_counters_and_the_latency_histogram_carry_what_was_counted() -> None:
 
 
 def test_requests_to_trakt_are_counted_by_endpoint_and_status(tmp_path: Path) -> None:
-    with FakeTrakt() as trakt, TraktClient(TraktConfig(api_url=trakt.url, timeout=5)) as api:
+    with (
+        FakeTrakt() as trakt,
+        TraktClient(TraktConfig(api_url=trakt.url, auth_url=trakt.auth_url, timeout=5)) as api,
+    ):
         trakt.add_movie("The Matrix", 1999, {"trakt": 481})
         api.search_text("The Matrix")
         trakt.fail_next(1, 502, paths="/search")
@@ -107,7 +110,10 @@ def test_requests_to_trakt_are_counted_by_endpoint_and_status(tmp_path: Path) ->
 
 
 def test_identifications_are_counted_by_source_and_result_but_offline_looks_are_not() -> None:
-    with FakeTrakt() as trakt, TraktClient(TraktConfig(api_url=trakt.url, timeout=5)) as api:
+    with (
+        FakeTrakt() as trakt,
+        TraktClient(TraktConfig(api_url=trakt.url, auth_url=trakt.auth_url, timeout=5)) as api,
+    ):
         trakt.add_movie("The Matrix", 1999, {"trakt": 481})
         identifier = Identifier(IdentifyConfig(), searcher=api)
         identifier.identify(MediaRef(path="/v/The.Matrix.1999.mkv"))

@@ -7,7 +7,12 @@ faults (`fail_next`, `drop_next`, `delay_next`, `set_outage`, `random_faults`, `
     with FakeTrakt() as t:
         t.add_movie("The Matrix", 1999, {"trakt": 481, "imdb": "tt0133093", "tmdb": 603})
         token = t.issue_token()
-        ... point trakt.api_url at t.url ...
+        ... point trakt.api_url at t.url and trakt.auth_url at t.auth_url (or use t.config()) ...
+
+Like Trakt since July 2026, OAuth (device code and token, refresh, revoke) is served only on its
+own host, here a second listener (`auth_url`); the API listener answers those paths 404 and the
+auth listener answers API paths 404. Refresh tokens are single-use: a refresh spends the old one,
+and a spent or unknown one is 400 {error: invalid_grant, error_description}.
 
 Device flow: `device_script` is a list of poll answers (HTTP statuses) consumed in order by
 POST /oauth/device/token; when it is empty the code's own state answers: 400 while pending,
@@ -34,10 +39,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from scrobblerd.config.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from scrobblerd.config.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, TraktConfig
 
 # Trakt: a stop at >= 80 % progress is a watch; below it is treated as a pause.
 SCROBBLE_THRESHOLD = 80.0
+MIN_STOP_PROGRESS = 1.0  # Trakt: a stop below 1 % is answered 422 and ignored
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # Trakt: history's start_at/end_at are "YYYY-MM-DD"
 ID_ORDER = ("trakt", "imdb", "tmdb", "tvdb", "slug")  # Trakt: ids are matched in this order
 DEFAULT_PAGE_LIMIT = 10  # Trakt: paginated methods return 10 items per page by default
 CLOUDFLARE_HTML = "<html><head><title>{status}: Cloudflare</title></head><body>error {status}</body></html>"
@@ -52,6 +59,7 @@ class Recorded:
     json: Any
     at: float
     raw: bytes = b""
+    host: str = "api"  # "api" | "auth": which of the two listeners it came to
 
 
 @dataclass
@@ -118,6 +126,7 @@ class FakeTrakt:
         self.client_id = client_id
         self.client_secret = client_secret
         self.url = ""
+        self.auth_url = ""
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # tracebacks of bugs in this server (answered with 500)
         self.history: list[dict[str, Any]] = []
@@ -126,27 +135,33 @@ class FakeTrakt:
         self.playback: dict[tuple[str, int], dict[str, Any]] = {}
         # /sync/last_activities: when each kind's playback points last changed (epoch seconds)
         self.paused_activity: dict[str, float] = {"movie": 0.0, "episode": 0.0}
+        # /users/settings: a subset of the contract's settingsResponseSchema, nothing invented
         self.settings: dict[str, Any] = {
             "user": {
                 "username": "sean",
                 "private": False,
                 "name": "Sean Rudford",
                 "vip": False,
-                "ids": {"slug": "sean"},
+                "vip_ep": False,
+                "director": False,
+                "ids": {"slug": "sean", "trakt": 1, "uuid": "b6589fc6ab0dc82cf12099d1c2d40ab994e8410c"},
+                "joined_at": "2010-09-25T17:49:25.000Z",
+                "vip_og": False,
+                "vip_years": 0,
             },
+            "permissions": {"commenting": True, "liking": True, "following": True},
             "account": {"timezone": "Europe/Berlin", "date_format": "dmy", "time_24hr": True},
-            "viewing": {"ratings": {"mode": "advanced"}},  # Trakt: simple | advanced
         }
         # knobs
         self.device_script: list[int] = []
         self.device_interval: float = 5  # Trakt: seconds between polls
         self.device_expires_in: float = 600
         self.token_expires_in: int = 86400  # since 2025 Trakt tokens live about a day
-        self.invalid_grant_status = 401
+        self.invalid_grant_status = 400  # Trakt: a refused refresh is 400 invalid_grant
         self.revoke_on_refresh = True  # the old access token stops working after a refresh
         self.scrobble_dedupe_window: float = 3600.0  # a second stop of the same item within it -> 409
         self.post_interval: float | None = None
-        self.verification_url = "https://trakt.tv/activate"
+        self.verification_url = "https://auth.trakt.tv/activate"
         # state
         self._cond = threading.Condition()
         self._movies: list[dict[str, Any]] = []
@@ -161,29 +176,35 @@ class FakeTrakt:
         self._last_post: float | None = None
         self._next_id = 9_000_000_001
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def start(self, port: int = 0) -> FakeTrakt:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server(("127.0.0.1", port), handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-trakt", daemon=True
-        )
-        self._thread.start()
+    def start(self, port: int = 0, auth_port: int = 0) -> FakeTrakt:
+        self.url = self._listen("api", port)
+        self.auth_url = self._listen("auth", auth_port)
         return self
+
+    def _listen(self, host: str, port: int) -> str:
+        handler = type("Handler", (_Handler,), {"fake": self, "host": host})
+        server = _Server(("127.0.0.1", port), handler)
+        thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name=f"fake-trakt-{host}", daemon=True
+        )
+        thread.start()
+        self._servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def config(self, **kw: Any) -> TraktConfig:
+        """A TraktConfig pointing at this server's two hosts (`kw` overrides fields)."""
+        return TraktConfig(**{"api_url": self.url, "auth_url": self.auth_url, **kw})
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for server, thread in self._servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        self._servers.clear()
 
     def __enter__(self) -> FakeTrakt:
         return self.start()
@@ -407,6 +428,8 @@ class FakeTrakt:
             match = re.fullmatch(pattern, rec.path)
             if match is None or method != rec.method:
                 continue
+            if (rec.host == "auth") != pattern.startswith("/oauth/"):
+                return _Reply(404, {"error": "not found"})  # Trakt: OAuth only on its own host
             if oauth and not self._authorized(rec):
                 return _Reply(
                     401,
@@ -600,6 +623,8 @@ def _scrobble(t: FakeTrakt, rec: Recorded, action: str) -> _Reply:
     progress = body.get("progress")
     if not isinstance(progress, int | float) or not 0 <= progress <= 100:
         return _Reply(422, {"error": "progress must be between 0 and 100"})
+    if action == "stop" and progress < MIN_STOP_PROGRESS:
+        return _Reply(422, {"error": "progress must be at least 1 to stop"})
     found = t._item_of(body)
     if found is None:
         return _Reply(404, {"error": "item not found"})
@@ -718,6 +743,7 @@ def _sync_items(
 def _sync_history_add(t: FakeTrakt, rec: Recorded) -> _Reply:
     found, missing = _sync_items(t, rec.json)
     added = {"movies": 0, "episodes": 0}
+    updated = {"movies": 0, "episodes": 0}  # Trakt does not check item + watched_at: nothing is updated
     for kind, public, ids, obj in found:
         if kind == "show":
             continue
@@ -726,7 +752,7 @@ def _sync_history_add(t: FakeTrakt, rec: Recorded) -> _Reply:
             return _Reply(422, {"error": f"invalid watched_at {obj.get('watched_at')!r}"})
         t._add_history(kind, public, ids, at, "sync")
         added[kind + "s"] += 1
-    return _Reply(201, {"added": added, "not_found": missing})
+    return _Reply(200, {"added": added, "updated": updated, "not_found": missing})
 
 
 def _paginate(rec: Recorded, items: list[Any], default_limit: int | None = DEFAULT_PAGE_LIMIT) -> _Reply:
@@ -746,13 +772,24 @@ def _paginate(rec: Recorded, items: list[Any], default_limit: int | None = DEFAU
     return _Reply(200, items[(page - 1) * limit : page * limit], headers)
 
 
-def _sync_history_get(t: FakeTrakt, rec: Recorded, kind: str | None) -> _Reply:
-    start = _parse_time(rec.query["start_at"]) if "start_at" in rec.query else None
-    end = _parse_time(rec.query["end_at"]) if "end_at" in rec.query else None
+def _day(value: str | None, end: bool) -> float | None:
+    """A "YYYY-MM-DD" bound as epoch seconds: the start of the day, or the end of it for end_at."""
+    if value is None:
+        return None
+    day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    return day + 86400 - 0.001 if end else day
+
+
+def _sync_history_get(t: FakeTrakt, rec: Recorded, kind: str | None, item_id: str | None) -> _Reply:
+    bounds = [rec.query.get("start_at"), rec.query.get("end_at")]
+    if any(b is not None and not DATE.fullmatch(b) for b in bounds):
+        return _Reply(400, {"error": "start_at and end_at must be formatted as YYYY-MM-DD"})
+    start, end = _day(bounds[0], False), _day(bounds[1], True)
     entries = [
         h
         for h in t.history
         if kind in (None, h["type"] + "s")
+        and (item_id is None or str(h["ids"].get("trakt")) == item_id)
         and (start is None or h["at"] >= start)
         and (end is None or h["at"] <= end)
     ]
@@ -1008,7 +1045,7 @@ _ROUTES: list[tuple[str, str, bool, Callable[..., _Reply]]] = [
     ("POST", r"/oauth/revoke", False, _oauth_revoke),
     ("POST", r"/scrobble/(start|pause|stop)", True, _scrobble),
     ("POST", r"/sync/history", True, _sync_history_add),
-    ("GET", r"/sync/history(?:/(movies|episodes))?", True, _sync_history_get),
+    ("GET", r"/sync/history(?:/(movies|episodes)(?:/(\d+))?)?", True, _sync_history_get),
     ("GET", r"/sync/playback(?:/(movies|episodes))?", True, _sync_playback),
     ("DELETE", r"/sync/playback/(\d+)", True, _sync_playback_delete),
     ("GET", r"/sync/last_activities", True, _last_activities),
@@ -1035,6 +1072,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeTrakt
+    host: str  # "api" | "auth"
     protocol_version = "HTTP/1.1"
     server_version = "FakeTrakt/1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
@@ -1054,7 +1092,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = _INVALID
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
-        rec = Recorded(self.command, split.path, query, headers, body, time.time(), raw)
+        rec = Recorded(self.command, split.path, query, headers, body, time.time(), raw, self.host)
         reply = self.fake._handle(rec)
         if reply.drop:
             self.close_connection = True
@@ -1084,6 +1122,7 @@ class _Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the Trakt-like test server standalone.")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--auth-port", type=int, default=8001, help="the OAuth host's port")
     parser.add_argument("--auto-approve", action="store_true", help="approve device codes at the first poll")
     args = parser.parse_args()
     fake = FakeTrakt()
@@ -1096,8 +1135,8 @@ def main() -> None:
     )
     if args.auto_approve:
         fake.device_script = [200] * 1000
-    fake.start(args.port)
-    print(f"FakeTrakt listening on {fake.url} (client_id {fake.client_id[:8]}...)", flush=True)
+    fake.start(args.port, args.auth_port)
+    print(f"FakeTrakt API on {fake.url}, OAuth on {fake.auth_url}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -18,10 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrobblerd.cli.common import fail, load_config_or_exit
 from scrobblerd.delivery.ratings import (
-    ADVANCED,
-    SETTINGS_KEY,
     UNRATE,
-    cached_mode,
     choose_target,
     describe_rating,
     describe_target,
@@ -31,7 +28,6 @@ from scrobblerd.delivery.ratings import (
     rating_payload,
     record_item,
     send_rating,
-    settings_entry,
 )
 
 if TYPE_CHECKING:
@@ -141,7 +137,7 @@ def _rate(args: argparse.Namespace, config: Config, client: TraktClient, store: 
     if rating == UNRATE:
         print(f"Removed your rating of {pick.label}")
     else:
-        print(f"Rated {pick.label}: {describe_rating(rating, _ratings_mode(client, store, now))}")
+        print(f"Rated {pick.label}: {describe_rating(rating)}")
     return 0
 
 
@@ -243,21 +239,3 @@ def _lookup_id(client: TraktClient, value: str, show: bool) -> Item | Show:
     if show and not isinstance(item, Show):
         raise _Stop(f"--show rates an episode's show, but {describe_target(item)} is a movie", EXIT_USAGE)
     return item
-
-
-def _ratings_mode(client: TraktClient, store: Store, now: float) -> str:
-    """The account's ratings mode: /users/settings read once, then cached in the store."""
-    from scrobblerd.errors import TraktError
-
-    cached = store.kv_get(SETTINGS_KEY)
-    mode = cached_mode(cached, now)
-    if mode is not None:
-        return mode
-    try:
-        settings = client.user_settings()
-    except TraktError:
-        stale = cached.get("ratings_mode") if isinstance(cached, dict) else None
-        return str(stale) if stale else ADVANCED
-    entry = settings_entry(settings.username, settings.ratings_mode, now)
-    store.kv_put(SETTINGS_KEY, entry)
-    return str(entry["ratings_mode"])

@@ -53,6 +53,7 @@ def _listen(v: Any) -> str | None:
 _PORT = _between(1, 65535)
 CHECKS: dict[str, Check] = {
     "trakt.api_url": _url,
+    "trakt.auth_url": _url,
     "trakt.timeout": _positive,
     "trakt.client_id": lambda v: None if v else "must not be empty",
     "log.level": _choice(LOG_LEVELS),

@@ -18,6 +18,7 @@ from scrobblerd.secret import Secret
 DEFAULT_CLIENT_ID = "77c46c77cc7ace17e9de3d862298c25e63ede51eedcfd503582bc81b40c74132"
 DEFAULT_CLIENT_SECRET = "68a8042262ed186b27eca0de60257101ca2e3b7eb027ed8aa11052d8d9d6758b"  # noqa: S105 - public, from the API document
 DEFAULT_API_URL = "https://api.trakt.tv"
+DEFAULT_AUTH_URL = "https://auth.trakt.tv"  # Trakt (2026): every OAuth request goes to this host
 
 
 def default_state_dir() -> Path:
@@ -33,6 +34,7 @@ class TraktConfig:
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: Secret = Secret(DEFAULT_CLIENT_SECRET)
     api_url: str = DEFAULT_API_URL
+    auth_url: str = DEFAULT_AUTH_URL
     timeout: float = 10.0
 
 

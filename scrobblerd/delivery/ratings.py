@@ -4,9 +4,8 @@ The retired v1 `rate/movies` and `rate/episodes` took "love"/"hate", 1..10, or "
 takes 1..10 on POST /sync/ratings and removals on /sync/ratings/remove. We keep v1's words:
 love = 10 and hate = 1 (the ends of the advanced scale), 0/unrate removes.
 
-Display follows the account's mode (GET /users/settings: viewing.ratings.mode). Trakt keeps a
-single 1..10 value and shows it as love/hate in simple mode; we show 6..10 as "love" and 1..5 as
-"hate" (the upper and lower halves of the scale), with the number in brackets so nothing is hidden.
+Trakt keeps one 1..10 value per item and its contract has no ratings mode in /users/settings,
+so a rating is always shown as "8/10".
 
 Queued ratings are rows of kind "rating" whose payload says what to rate (`target`, a resolved
 item) or, when the item could not be identified offline, which media to identify (`media`).
@@ -28,11 +27,7 @@ from scrobblerd.timefmt import iso_utc, parse_time
 RATING_KIND = "rating"  # queue row kind (scrobblerd.store.deliveries.RATING)
 RATING_MIN, RATING_MAX = 1, 10  # Trakt: /sync/ratings accepts integers 1..10
 UNRATE = 0  # Trakt v1 rate/*: "send unrate or 0 to undo a rating"
-WORDS = {"love": 10, "hate": 1, "unrate": UNRATE}  # Trakt v1 rate/*: simple-mode words
-SIMPLE_LOVE_FROM = 6  # 6..10 read as "love" in simple mode, 1..5 as "hate"
-ADVANCED, SIMPLE = "advanced", "simple"  # Trakt: /users/settings viewing.ratings.mode
-SETTINGS_KEY = "trakt.user_settings"  # kv key of the cached /users/settings answer
-SETTINGS_TTL = 7 * 86400.0  # seconds; the mode rarely changes, one lookup a week is plenty
+WORDS = {"love": 10, "hate": 1, "unrate": UNRATE}  # Trakt v1 rate/*: the love/hate words
 
 
 def parse_rating(text: str) -> int:
@@ -50,13 +45,11 @@ def parse_rating(text: str) -> int:
     )
 
 
-def describe_rating(rating: int, mode: str) -> str:
-    """How the account shows `rating`: "8/10" (advanced) or "love (8/10)" (simple)."""
+def describe_rating(rating: int) -> str:
+    """`rating` as shown: "8/10", or "not rated"."""
     if rating == UNRATE:
         return "not rated"
-    if mode == SIMPLE:
-        return f"{'love' if rating >= SIMPLE_LOVE_FROM else 'hate'} ({rating}/10)"
-    return f"{rating}/10"
+    return f"{rating}/{RATING_MAX}"
 
 
 def describe_target(target: Item | Show) -> str:
@@ -193,25 +186,3 @@ def _parse_iso(value: str) -> datetime:
         return parse_time(value)
     except ValueError:
         raise PermanentError(f"queued rating has an unreadable rated_at {value!r}") from None
-
-
-# -- the account's ratings mode ---------------------------------------------------------------------
-
-
-def cached_mode(value: Any, now: float, ttl: float = SETTINGS_TTL) -> str | None:
-    """The ratings mode from a cached settings entry, None when missing or stale."""
-    if not isinstance(value, dict):
-        return None
-    mode = value.get("ratings_mode")
-    fetched = value.get("fetched_at")
-    if mode not in (ADVANCED, SIMPLE) or not isinstance(fetched, int | float):
-        return None
-    return str(mode) if now - fetched < ttl else None
-
-
-def settings_entry(username: str, mode: str, now: float) -> dict[str, Any]:
-    return {
-        "username": username,
-        "ratings_mode": mode if mode in (ADVANCED, SIMPLE) else ADVANCED,
-        "fetched_at": now,
-    }

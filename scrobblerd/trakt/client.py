@@ -23,7 +23,7 @@ from scrobblerd import metrics
 from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, Movie, Show
-from scrobblerd.timefmt import iso_utc_ms, parse_time
+from scrobblerd.timefmt import iso_date, iso_utc_ms, parse_time
 from scrobblerd.trakt.episodes import ShowEpisodes, parse_show_episodes
 from scrobblerd.trakt.errors import (
     BODY_EXCERPT,
@@ -128,6 +128,7 @@ class TraktClient(PlaybackCalls):
         self._config = config
         self._tokens = tokens
         self._base = config.api_url.rstrip("/")
+        self._auth_base = config.auth_url.rstrip("/")  # Trakt: OAuth never goes to the API host
         self._app = {"app_version": app_version, "app_date": app_date}
         self._session = requests.Session()
         self._session.verify = True  # never configurable: tokens travel in these requests
@@ -150,12 +151,15 @@ class TraktClient(PlaybackCalls):
         self.close()
 
     # ---- transport -------------------------------------------------------------------------
-    def _send(self, method: str, path: str, what: str, token: str | None, **kw: Any) -> requests.Response:
+    def _send(
+        self, method: str, path: str, what: str, token: str | None, base: str | None = None, **kw: Any
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        url = (base or self._base) + path
         started = time.monotonic()
         try:
             resp = self._session.request(
-                method, self._base + path, headers=headers, timeout=self._config.timeout, verify=True, **kw
+                method, url, headers=headers, timeout=self._config.timeout, verify=True, **kw
             )
         except requests.Timeout:
             metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="timeout")
@@ -188,17 +192,18 @@ class TraktClient(PlaybackCalls):
         *,
         oauth: bool = True,
         accept: tuple[int, ...] = (),
+        base: str | None = None,
         **kw: Any,
     ) -> requests.Response:
         """One request with our headers; with `oauth` a 401 triggers one refresh and one retry.
         Statuses in `accept` are returned to the caller instead of raised."""
         token = self._token() if oauth else None
-        resp = self._send(method, path, what, token, **kw)
+        resp = self._send(method, path, what, token, base, **kw)
         if resp.status_code == 401 and token is not None and self._tokens is not None:
             resp.close()
             log.info("trakt_unauthorized", path=path, action="refresh")
             token = self._tokens.refresh_after_401(token)
-            resp = self._send(method, path, what, token, **kw)
+            resp = self._send(method, path, what, token, base, **kw)
         if resp.status_code not in accept:
             raise_for_status(resp, what)
         return resp
@@ -246,20 +251,29 @@ class TraktClient(PlaybackCalls):
                 int(data["added"].get("movies", 0)),
                 int(data["added"].get("episodes", 0)),
                 {k: list(v) for k, v in (data.get("not_found") or {}).items() if v},
+                int((data.get("updated") or {}).get("movies", 0))
+                + int((data.get("updated") or {}).get("episodes", 0)),
             ),
         )
 
     def get_history(self, kind: str, start_at: datetime, end_at: datetime) -> list[HistoryEntry]:
+        """What Trakt recorded between `start_at` and `end_at`. The contract takes whole days
+        (YYYY-MM-DD, UTC), so the days around the window are fetched and the rest filtered here."""
         if kind not in ("movies", "episodes"):
             raise ValueError(f"history kind must be movies or episodes, not {kind!r}")
-        params = {"start_at": iso_utc_ms(start_at), "end_at": iso_utc_ms(end_at), "limit": HISTORY_PAGE_LIMIT}
+        params = {
+            "start_at": iso_date(start_at.timestamp()),
+            "end_at": iso_date(end_at.timestamp()),
+            "limit": HISTORY_PAGE_LIMIT,
+        }
         rows = self._pages(f"/sync/history/{kind}", "sync/history", params)
-        return shaped(
+        entries = shaped(
             "sync/history",
             lambda: [
                 HistoryEntry(int(r["id"]), parse_time(r["watched_at"]), as_item(parse_item(r))) for r in rows
             ],
         )
+        return [e for e in entries if start_at <= e.watched_at <= end_at]
 
     def _pages(self, path: str, what: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -291,11 +305,7 @@ class TraktClient(PlaybackCalls):
         data = self._json("GET", "/users/settings", "users/settings")
         return shaped(
             "users/settings",
-            lambda: UserSettings(
-                str(data["user"]["username"]),
-                str(((data.get("viewing") or {}).get("ratings") or {}).get("mode") or "advanced"),
-                dict(data),
-            ),
+            lambda: UserSettings(str(data["user"]["username"]), bool(data["user"].get("vip")), dict(data)),
         )
 
     # ---- identification --------------------------------------------------------------------
@@ -364,7 +374,9 @@ class TraktClient(PlaybackCalls):
 
     def device_code(self) -> DeviceCode:
         body = {"client_id": self._config.client_id}
-        data = self._json("POST", "/oauth/device/code", "device code", oauth=False, json=body)
+        data = self._json(
+            "POST", "/oauth/device/code", "device code", oauth=False, base=self._auth_base, json=body
+        )
         return shaped(
             "device code",
             lambda: DeviceCode(
@@ -383,6 +395,7 @@ class TraktClient(PlaybackCalls):
             "/oauth/device/token",
             "device token",
             oauth=False,
+            base=self._auth_base,
             json=body,
             accept=tuple(DEVICE_POLL_ANSWERS - {200}),
         )
@@ -399,14 +412,22 @@ class TraktClient(PlaybackCalls):
             "grant_type": "refresh_token",
             **self._client_auth(),
         }
-        resp = self._call("POST", "/oauth/token", "token refresh", oauth=False, json=body, accept=(400,))
-        if resp.status_code == 400:
+        resp = self._call(
+            "POST",
+            "/oauth/token",
+            "token refresh",
+            oauth=False,
+            base=self._auth_base,
+            json=body,
+            accept=(400,),
+        )
+        if resp.status_code == 400:  # Trakt: {"error": "invalid_grant", "error_description": ...}
             raise UnauthorizedError(f"token refresh: HTTP 400: {excerpt(resp)}", 400)
         return _token_dict(json_body(resp, "token refresh"), "token refresh")
 
     def revoke(self, token: str) -> None:
         body = {"token": token, **self._client_auth()}
-        self._call("POST", "/oauth/revoke", "revoke", oauth=False, json=body).close()
+        self._call("POST", "/oauth/revoke", "revoke", oauth=False, base=self._auth_base, json=body).close()
 
 
 def _show_key(show: Show) -> str:

@@ -30,6 +30,7 @@ class SyncResult:
     added_movies: int
     added_episodes: int
     not_found: dict[str, list[dict[str, Any]]]
+    updated: int = 0  # Trakt: plays it already had and updated instead of adding
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class SearchResult:
 @dataclass(frozen=True)
 class UserSettings:
     username: str
-    ratings_mode: str  # "advanced" | "simple"
+    vip: bool
     raw: dict[str, Any]
 
 

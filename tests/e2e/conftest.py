@@ -41,7 +41,7 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
 def daemon_config(tmp_path: Path, trakt: FakeTrakt, **overrides: Any) -> Path:
     sections: dict[str, Any] = {
         "state_dir": str(tmp_path / "state"),
-        "trakt": {"api_url": trakt.url, "timeout": 3},
+        "trakt": {"api_url": trakt.url, "auth_url": trakt.auth_url, "timeout": 3},
         "log": {"level": "debug", "format": "json"},
         "scrobble": {"min_duration": 30, "preview_time": 5},
         "players": {"mpv": {"enabled": False}},
