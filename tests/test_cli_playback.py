@@ -34,7 +34,14 @@ def config(tmp_path: Path, trakt: FakeTrakt) -> Path:
     state = tmp_path / "state"
     TokenStore(state).save(Token.from_trakt(trakt.issue_token(), username="ann"))
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"state_dir": str(state), "trakt": {"api_url": trakt.url, "timeout": 3}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "trakt": {"api_url": trakt.url, "auth_url": trakt.auth_url, "timeout": 3},
+            }
+        )
+    )
     with Store.open(state) as store:
         points.save_local(store, HEAT, "/films/Heat.1995.mkv", 35.5, time.time() - 60)
     return path

@@ -67,7 +67,7 @@ def fake() -> Iterator[FakeTrakt]:
 
 @pytest.fixture
 def client(fake: FakeTrakt) -> Iterator[TraktClient]:
-    with TraktClient(TraktConfig(api_url=fake.url, timeout=5)) as c:
+    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=5)) as c:
         yield c
 
 
