@@ -15,9 +15,10 @@ from typing import Protocol
 import structlog
 
 from scrobblerd.delivery.match import same_item
-from scrobblerd.models import Episode, Item, item_from_json
+from scrobblerd.models import Episode, Item, Movie, item_from_json
 from scrobblerd.store import points
 from scrobblerd.store.db import Store
+from scrobblerd.store.history import HistoryRecord
 from scrobblerd.store.points import LOCAL, TRAKT, PlaybackPoint
 from scrobblerd.trakt.playback import PlaybackEntry
 
@@ -54,6 +55,16 @@ def belongs(point: PlaybackPoint, item: Item | None, media_key: str | None) -> b
     return point.source == LOCAL and media_key is not None and point.media_key == media_key
 
 
+def _watch_of(rec: HistoryRecord, item: Item | None, media_key: str | None) -> bool:
+    """Whether a local watch was of this item: by the resolved item, else by the ids recorded
+    with it (a watch still queued), else by the file."""
+    if item is not None and rec.item:
+        return same_item(item, item_from_json(rec.item))
+    if item is not None and isinstance(item, Movie) and rec.type == "movie" and rec.ids:
+        return same_item(item, Movie(rec.title or "", rec.year, dict(rec.ids)))
+    return media_key is not None and rec.media.get("path") == media_key
+
+
 class PointBook:
     def __init__(self, store: Store, client: PlaybackApi, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -87,20 +98,16 @@ class PointBook:
         return True
 
     # -- lookups --------------------------------------------------------------------------------
-    def last_watch(self, item: Item | None) -> float | None:
-        """When the item was last watched here (local history), or None."""
-        if item is None:
-            return None
+    def last_watch(self, item: Item | None, media_key: str | None) -> float | None:
+        """When the item (or, unidentified, the file) was last watched here, or None."""
         times = [
-            rec.watched_at
-            for rec in self.store.history(HISTORY_LOOKBACK)
-            if rec.item and same_item(item, item_from_json(rec.item))
+            rec.watched_at for rec in self.store.history(HISTORY_LOOKBACK) if _watch_of(rec, item, media_key)
         ]
         return max(times, default=None)
 
     def point_for(self, item: Item | None, media_key: str | None) -> PlaybackPoint | None:
         """The newest point for the item that is newer than its last watch, or None."""
-        watched = self.last_watch(item)
+        watched = self.last_watch(item, media_key)
         mine = [
             p
             for p in points.all_points(self.store)
