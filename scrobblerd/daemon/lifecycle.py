@@ -36,7 +36,6 @@ from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
 from scrobblerd.players import registry
 from scrobblerd.players.base import Watcher
-from scrobblerd.web.server import WebServer
 from scrobblerd.web.status import players_report
 
 log = structlog.get_logger()
@@ -169,6 +168,8 @@ class Daemon:
         web = self.config.web
         if not web.enabled:
             return
+        from scrobblerd.web.server import WebServer  # http.server only when the page is on
+
         host, port = web.address()
         server = WebServer(host, port, web.token.reveal(), self.view)
         if server.start():

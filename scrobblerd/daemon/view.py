@@ -93,16 +93,17 @@ class DaemonView:
 
     # -- the queue and history -----------------------------------------------------------------
     def queue(self) -> list[dict[str, Any]]:
-        return [row.to_json() for row in deliveries.rows(self._daemon.services.store)]
+        """Failed rows first: they are the ones that need the user."""
+        found = deliveries.rows(self._daemon.services.store)
+        return [r.to_json() for r in sorted(found, key=lambda r: r.status != deliveries.FAILED)]
 
     def history(self, limit: int) -> list[dict[str, Any]]:
         out = []
         for record in self._daemon.services.store.history(limit=limit):
             row = record.to_json()
             row["path"] = record.media.get("path")
-            if not row.get("source") and record.media:  # not identified for delivery yet
-                explained = self._describe(MediaRef.from_json(record.media))
-                row["source"], row["reason"] = explained.get("source"), explained.get("reason")
+            if not row.get("source"):  # recorded when delivery identifies it; no parse for the page
+                row["source"], row["reason"] = "not identified yet", None
             out.append(row)
         return out
 

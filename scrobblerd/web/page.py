@@ -13,6 +13,7 @@ from typing import Any
 from scrobblerd.web.status import episode_label
 
 HISTORY_ROWS = 10
+QUEUE_ROWS = 30  # the rest: `scrobblerd queue list` (a page polled every second stays small)
 
 
 def _e(value: Any) -> str:
@@ -149,7 +150,9 @@ def _what(item: Mapping[str, Any]) -> str:
 def _queue(rows: list[dict[str, Any]], csrf: str) -> str:
     if not rows:
         return "<section id=queue><h2>Queue</h2><p>Nothing waiting.</p></section>"
-    items = "".join(_queue_row(r, csrf) for r in rows)
+    items = "".join(_queue_row(r, csrf) for r in rows[:QUEUE_ROWS])
+    if len(rows) > QUEUE_ROWS:
+        items += f"<li class=dim>and {len(rows) - QUEUE_ROWS} more: <code>scrobblerd queue list</code></li>"
     return f"<section id=queue><h2>Queue</h2><ul class=rows>{items}</ul></section>"
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import structlog
 
 from scrobblerd.web import assets, page
-from scrobblerd.web import metrics as web_metrics
 from scrobblerd.web.provider import FixError, Provider
 from scrobblerd.web.security import SESSION_COOKIE, Guard, parse_cookies
 
@@ -163,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             body = {"ok": True} if not problems else {"ok": False, "problems": problems}
             self._json(HTTPStatus.OK if not problems else HTTPStatus.SERVICE_UNAVAILABLE, body)
         elif path == "/metrics":
+            from scrobblerd.web import metrics as web_metrics  # prometheus-client on the first scrape
+
             self._send(HTTPStatus.OK, web_metrics.render(provider.gauges), web_metrics.CONTENT_TYPE)
         elif path == "/app.css":
             self._send(HTTPStatus.OK, assets.CSS.encode(), "text/css; charset=utf-8")
