@@ -102,8 +102,6 @@ class DaemonView:
         for record in self._daemon.services.store.history(limit=limit):
             row = record.to_json()
             row["path"] = record.media.get("path")
-            if not row.get("source"):  # recorded when delivery identifies it; no parse for the page
-                row["source"], row["reason"] = "not identified yet", None
             out.append(row)
         return out
 

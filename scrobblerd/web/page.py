@@ -183,12 +183,13 @@ def _history(rows: Iterable[Mapping[str, Any]], csrf: str) -> str:
 
 def _history_row(row: Mapping[str, Any], csrf: str) -> str:
     mark = "on Trakt" if row.get("delivered") else "waiting"
-    source = row.get("source") or "unknown"
+    # Recorded when delivery identifies the watch (the page parses no file names).
+    source = f"identified by {_e(row['source'])}" if row.get("source") else "not identified yet"
     reason = f" <span class=dim>({_e(row.get('reason'))})</span>" if row.get("reason") else ""
     fix = fix_form(row["path"], csrf, "Wrong? Fix this match") if row.get("path") else ""
     return (
         f"<li><b>{_what(row)}</b> <span class=tag>{mark}</span><br>"
-        f"<span class=dim>{_e(row.get('watched_at'))} · identified by {_e(source)}</span>{reason}{fix}</li>"
+        f"<span class=dim>{_e(row.get('watched_at'))} · {source}</span>{reason}{fix}</li>"
     )
 
 

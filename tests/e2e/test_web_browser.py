@@ -168,7 +168,7 @@ def test_the_fix_form_corrects_an_unidentified_watch_and_sends_it(
 
 
 def screenshot(target: Path) -> None:
-    """The README's picture: the page with an episode playing, a failed watch and recent history."""
+    """The README's picture: an episode playing, a failed watch, and a watch Retry just delivered."""
     import tempfile
 
     from tests.conftest import MEDIA, make_video
@@ -187,9 +187,15 @@ def screenshot(target: Path) -> None:
             player.load(video)
             player.wait_playing(EPISODE)
             player.seek_percent(37)
-            driver = browser(480, 1180)
+            driver = browser(480, 1100)
             try:
                 driver.get(info["url"])
+                driver.find_element(By.CSS_SELECTOR, f'[data-action="retry-{info["failed"]}"]').click()
+                assert trakt.wait_for(lambda t: len(t.history) == 1, 30)
+                wait(driver, 5).until(
+                    expected_conditions.text_to_be_present_in_element((By.ID, "history"), "on Trakt")
+                )
+                driver.get(info["url"])  # without the one-time "retrying" note
                 wait(driver, 5).until(
                     expected_conditions.text_to_be_present_in_element((By.ID, "players"), "S01E02")
                 )
