@@ -20,7 +20,15 @@ import time
 
 from bench import bench_e2e
 
-OTHERS = ("bench_state", "bench_identify", "bench_mpv", "bench_vlc", "bench_kodi", "bench_delivery", "bench_web")
+OTHERS = (
+    "bench_state",
+    "bench_identify",
+    "bench_mpv",
+    "bench_vlc",
+    "bench_kodi",
+    "bench_delivery",
+    "bench_web",
+)
 
 
 def run_module(name: str, *args: str, timeout: float = 900) -> str:
