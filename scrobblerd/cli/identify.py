@@ -138,8 +138,14 @@ def _episode_text(data: dict[str, Any]) -> str:
     numbers = data.get("episodes") or ([data["episode"]] if data["episode"] is not None else [])
     if data["season"] is not None and numbers:
         text = f" S{data['season']:02d}" + "".join(f"E{n:02d}" for n in numbers if n is not None)
-    elif data.get("number_abs") is not None:
-        text = f" #{data['number_abs']} (absolute)"
+    elif data.get("absolute") is not None:
+        text = " #" + "-".join(dict.fromkeys(str(n) for n in (numbers[0], numbers[-1]))) + " (absolute)"
+    elif data.get("date"):
+        text = ""
     else:
         text = " (episode unknown)"
+    if data.get("absolute") is not None and data["season"] is not None:
+        text += f" (absolute {data['absolute']})"
+    if data.get("date"):
+        text += f" aired {data['date']}"
     return text + (f" {data['episode_title']!r}" if data.get("episode_title") else "")
