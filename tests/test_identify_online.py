@@ -1,5 +1,7 @@
 """Online identification against the Trakt-like server: look-alike shows and movies, daily shows by
-air date, absolute numbers mapped to episodes with ids, the per-show episode cache."""
+air date, absolute numbers mapped to episodes with ids, the per-show episode cache. The look-alike
+catalogue and its cases (tests/fixtures/lookalikes.py) are also measured by
+`python -m bench identify --online`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from scrobblerd.identify.identifier import Identifier
 from scrobblerd.models import Episode, MediaRef, Movie
 from scrobblerd.store.db import Store
 from scrobblerd.trakt.client import TraktClient
+from tests.fixtures.lookalikes import CASES, episode_id, populate
 from tests.trakt_server import FakeTrakt
 
 
@@ -168,3 +171,28 @@ def test_a_year_that_is_part_of_a_title(client: TraktClient) -> None:
     item, reason = identify(client, "Space.1999.S01E01.Breakaway.1080p.BluRay.x264-OFT.mkv")
     assert isinstance(item, Episode) and item.show.ids["trakt"] == 32 and item.number == 1, reason
     assert "the year is part of the title" in reason
+
+
+@pytest.fixture(scope="module")
+def lookalikes() -> Iterator[TraktClient]:
+    with FakeTrakt() as t:
+        populate(t)
+        with TraktClient(TraktConfig(api_url=t.url, timeout=5)) as c:
+            yield c
+
+
+@pytest.mark.parametrize(("cls", "path", "want"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_lookalikes_resolve_to_the_exact_trakt_item_or_stay_unknown(
+    lookalikes: TraktClient, cls: str, path: str, want: int | None
+) -> None:
+    found = Identifier(IdentifyConfig(), lookalikes).identify(MediaRef(path=path))
+    got = found.item.ids.get("trakt") if found.item is not None else None
+    assert got == want, f"[{cls}] {found.reason}"
+
+
+def test_every_part_of_a_multi_episode_file_has_its_own_episode(lookalikes: TraktClient) -> None:
+    identifier = Identifier(IdentifyConfig(), lookalikes)
+    batch = identifier.identify(MediaRef(path="[Group] One Piece - 1071-1073 [1080p].mkv"))
+    double = identifier.identify(MediaRef(path="The.Office.US.S02E01E02.720p.mkv"))
+    assert [i.ids.get("trakt") for i in batch.items] == [episode_id(34, 21, n) for n in (1, 2, 3)]
+    assert [i.ids.get("trakt") for i in double.items] == [episode_id(25, 2, n) for n in (1, 2)]

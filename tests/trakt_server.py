@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 import traceback
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,7 +111,9 @@ def _parse_time(value: Any) -> float | None:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """Trakt's search folds case and accents (`Amelie` finds *Amélie*) and splits on punctuation."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return re.sub(r"[^\w]+|_", " ", folded.casefold()).strip()
 
 
 def _slug(title: str, year: int | None) -> str:
