@@ -57,6 +57,11 @@ class VipOnlyError(PermanentError):
     """426: a feature only paid (VIP) accounts have. The feature is switched off, said once."""
 
 
+class AppRejectedError(PermanentError):
+    """403: Trakt refused the app's API key (client_id). Trakt removes apps whose users never
+    complete OAuth; with the user's own client_id the message says how to go back to the built-in app."""
+
+
 class UnauthorizedError(TraktError, AuthError):
     """401 even after a refresh: delivery pauses until the user re-authorises."""
 

@@ -22,7 +22,14 @@ from scrobblerd import logs
 from scrobblerd.config.settings import Config, TraktConfig
 from scrobblerd.errors import AuthError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Movie
-from scrobblerd.trakt.auth import Token, TokenManager, TokenStore, auth_status, device_login
+from scrobblerd.trakt.auth import (
+    Token,
+    TokenManager,
+    TokenStore,
+    auth_status,
+    device_login,
+    refresh_margin,
+)
 from scrobblerd.trakt.client import DeviceCode, TraktClient
 from tests.trakt_server import FakeTrakt
 
@@ -195,9 +202,41 @@ def test_not_due_for_refresh_with_most_of_a_day_left(
     manager.access_token()
     assert manager.refresh_if_due() is False
     assert fake.requests == []
-    assert Token("a", "r", 86400, 0).refresh_due(86400 - 8639)  # < 10 % left
-    assert Token("a", "r", 7 * 86400, 0).refresh_due(7 * 86400 - 3599)  # < 1 h left
     assert not Token("a", "r", 7 * 86400, 0).refresh_due(6 * 86400)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin"),
+    [
+        (30, 5.0),  # at least a few seconds: a 30 s token is refreshed at 25 s, not every call
+        (8, 4.0),  # never more than half the lifetime
+        (600, 60.0),  # 10 % of the lifetime
+        (86400, 3600.0),  # at most an hour
+        (7 * 86400, 3600.0),
+        (90 * 86400, 3600.0),
+    ],
+)
+def test_refresh_margin_scales_with_the_lifetime(lifetime: int, margin: float) -> None:
+    assert refresh_margin(lifetime) == margin
+    token = Token("a", "r", lifetime, 1000)
+    assert not token.refresh_due(1000 + lifetime - margin - 0.01)
+    assert token.refresh_due(1000 + lifetime - margin + 0.01)
+
+
+def test_short_lived_tokens_refresh_about_once_per_lifetime(
+    fake: FakeTrakt, store: TokenStore, oauth: TraktClient
+) -> None:
+    """A daemon handed 30 s tokens asks for a token every second for 16 minutes (simulated clock)."""
+    now = [float(time.time())]
+    fake.token_expires_in = 30
+    fake.clock = lambda: now[0]
+    manager = TokenManager(store, oauth, clock=lambda: now[0])
+    manager.store_login(fake.issue_token(created_at=int(now[0])), "sean")
+    for _ in range(16 * 60):
+        manager.access_token()
+        now[0] += 1.0
+    refreshes = [r.path for r in fake.requests].count("/oauth/token")
+    assert 16 * 60 // 30 <= refreshes <= 16 * 60 // 25 + 1  # once per 25 s, not once a second
 
 
 class RecordingStore(TokenStore):
@@ -452,3 +491,55 @@ def test_every_oauth_call_goes_to_the_auth_host(
         ("/oauth/revoke", "auth"),
     ]
     assert all(r.host == "api" for r in fake.requests if not r.path.startswith("/oauth/"))
+
+
+FORCE_REFRESHES = """
+import json, sys
+from pathlib import Path
+from scrobblerd.config.settings import TraktConfig
+from scrobblerd.errors import ScrobblerdError
+from scrobblerd.trakt.auth import TokenManager, TokenStore
+from scrobblerd.trakt.client import TraktClient
+
+state, api, auth, rounds, go = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), Path(sys.argv[5])
+oauth = TraktClient(TraktConfig(api_url=api, auth_url=auth, timeout=10))
+manager = TokenManager(TokenStore(Path(state)), oauth)
+print("ready", flush=True)
+while not go.exists():
+    pass
+errors = []
+for _ in range(rounds):
+    try:
+        manager.refresh_after_401(manager.access_token())  # as if every call got a 401
+    except ScrobblerdError as exc:
+        errors.append(str(exc))
+print(json.dumps({"errors": errors}), flush=True)
+"""
+
+
+def test_two_processes_forcing_refreshes_never_spend_one_refresh_token_twice(
+    fake: FakeTrakt, store: TokenStore, oauth: TraktClient, tmp_path: Path
+) -> None:
+    """Single-use refresh tokens, one token file, two processes refreshing as fast as they can:
+    every refresh Trakt sees spends the newest refresh token, so nobody is ever logged out."""
+    login(fake, store, oauth)
+    go, rounds = tmp_path / "go", 200
+    args = [str(store.path.parent), fake.url, fake.auth_url, str(rounds), str(go)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FORCE_REFRESHES, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    assert all(p.stdout is not None and p.stdout.readline() == "ready\n" for p in procs)
+    go.touch()  # both start together
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    assert results == [{"errors": []}, {"errors": []}]
+    refreshes = [r for r in fake.requests if r.path == "/oauth/token"]
+    assert fake.refreshes_refused == 0  # no refresh token was ever spent twice
+    assert rounds <= len(refreshes) <= 2 * rounds
+    final = store.load()
+    assert final is not None and not final.needs_reauth and fake.token_valid(final.access_token)
+    assert fake.refresh_valid(final.refresh_token)

@@ -14,6 +14,7 @@ from scrobblerd.config.settings import TraktConfig
 from scrobblerd.errors import (
     AccountLimitError,
     AccountLockedError,
+    AppRejectedError,
     AuthError,
     PermanentError,
     TransientError,
@@ -76,11 +77,20 @@ def test_every_request_carries_the_required_headers(fake: FakeTrakt, client: Tra
     assert post.json["app_version"] and post.json["app_date"]
 
 
-def test_wrong_api_key_is_permanent(fake: FakeTrakt, tmp_path: Path) -> None:
+def test_a_403_for_your_own_app_says_trakt_may_have_removed_it(fake: FakeTrakt, tmp_path: Path) -> None:
     with TraktClient(TraktConfig(client_id="nope", api_url=fake.url, auth_url=fake.auth_url)) as api:
-        with pytest.raises(PermanentError) as err:
+        with pytest.raises(AppRejectedError) as err:
             api.search_text("matrix")
-    assert err.value.status == 403
+    assert err.value.status == 403 and isinstance(err.value, PermanentError)
+    assert "removes apps" in str(err.value)
+    assert "remove trakt.client_id and trakt.client_secret" in str(err.value)
+
+
+def test_a_403_for_the_built_in_app_does_not_blame_the_users_config() -> None:
+    with FakeTrakt(client_id="another-app") as fake, TraktClient(fake.config()) as api:
+        with pytest.raises(AppRejectedError) as err:
+            api.search_text("matrix")
+    assert "built-in app" in str(err.value) and "client_id" not in str(err.value)
 
 
 def test_no_token_is_an_auth_error(fake: FakeTrakt) -> None:

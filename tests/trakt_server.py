@@ -162,6 +162,8 @@ class FakeTrakt:
         self.token_expires_in: int = 86400  # since 2025 Trakt tokens live about a day
         self.invalid_grant_status = 400  # Trakt: a refused refresh is 400 invalid_grant
         self.revoke_on_refresh = True  # the old access token stops working after a refresh
+        self.clock: Callable[[], float] = time.time  # stamps tokens' created_at (tests may simulate time)
+        self.refreshes_refused = 0  # /oauth/token answers of invalid_grant (a spent or unknown token)
         self.scrobble_dedupe_window: float = 3600.0  # a second stop of the same item within it -> 409
         self.post_interval: float | None = None
         self.verification_url = "https://auth.trakt.tv/activate"
@@ -282,7 +284,7 @@ class FakeTrakt:
 
     def _new_token(self, expires_in: int | None = None, created_at: int | None = None) -> dict[str, Any]:
         expires_in = self.token_expires_in if expires_in is None else expires_in
-        created = int(time.time()) if created_at is None else created_at
+        created = int(self.clock()) if created_at is None else created_at
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
         self._access[access] = {"refresh": refresh, "expires_at": created + expires_in}
         self._refresh[refresh] = access
@@ -598,6 +600,7 @@ def _oauth_token(t: FakeTrakt, rec: Recorded) -> _Reply:
         return _Reply(400, {"error": "invalid_request"})
     old_access = t._refresh.pop(body.get("refresh_token", ""), None)
     if old_access is None:
+        t.refreshes_refused += 1
         return _Reply(
             t.invalid_grant_status,
             {

@@ -1,138 +1,46 @@
 """Trakt tokens: the 0600 token file, the device-code login, and refresh.
 
 `TokenManager` is the TokenSource the Trakt client asks for an access token. It refreshes ahead
-of expiry and once after a 401; refreshes are serialised by one lock, so concurrent callers share
-one refresh. The rotated refresh token is on disk before the new access token is handed out. A
-refresh Trakt refuses for good marks the token "needs re-auth" (persisted): callers then get
-UnauthorizedError and queue their work until `scrobblerd auth` is run again.
+of expiry and once after a 401. Refresh tokens are single-use, and the daemon and the CLI share
+the token file, so a refresh takes a thread lock and then the file's cross-process lock, and
+re-reads the file under it: when another thread or process refreshed meanwhile, its token is used
+and ours is never spent twice. The rotated refresh token is on disk before the new access token
+is handed out. A refresh Trakt refuses for good marks the token "needs re-auth" (persisted):
+callers then get UnauthorizedError and queue their work until `scrobblerd auth` is run again.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, Protocol
 
 import structlog
 
-from scrobblerd.atomic import write_atomic
 from scrobblerd.config.settings import Config
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.timefmt import iso_utc
 from scrobblerd.trakt.client import DeviceCode, DevicePoll, TraktClient
+from scrobblerd.trakt.tokenfile import TOKEN_FILE, Token, TokenStore, refresh_margin
+
+__all__ = [
+    "TOKEN_FILE",
+    "DeviceApi",
+    "OAuthApi",
+    "Token",
+    "TokenManager",
+    "TokenStore",
+    "auth_status",
+    "device_login",
+    "open_tokens",
+    "refresh_margin",
+]
 
 log = structlog.get_logger()
 
-TOKEN_FILE = "token.json"  # noqa: S105 - a file name
-REFRESH_FRACTION = 0.10  # refresh when less than 10 % of the lifetime is left ...
-REFRESH_MARGIN = 3600.0  # ... or less than an hour (tokens live about a day since 2025)
 SLOW_DOWN_STEP = 5.0  # Trakt: on 429 from /oauth/device/token, poll 5 s less often (RFC 8628)
-DIR_MODE = 0o700
-FILE_MODE = 0o600
-
-
-@dataclass(frozen=True)
-class Token:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    created_at: int
-    token_type: str = "bearer"  # noqa: S105 - the OAuth token type
-    scope: str = "public"
-    username: str | None = None
-    needs_reauth: bool = False
-
-    def __repr__(self) -> str:
-        return (
-            f"Token(username={self.username!r}, expires_at={iso_utc(self.expires_at)}, "
-            f"needs_reauth={self.needs_reauth})"
-        )
-
-    @property
-    def expires_at(self) -> float:
-        return float(self.created_at + self.expires_in)
-
-    def refresh_due(self, now: float) -> bool:
-        left = self.expires_at - now
-        return left < self.expires_in * REFRESH_FRACTION or left < REFRESH_MARGIN
-
-    def expired(self, now: float) -> bool:
-        return now >= self.expires_at
-
-    @classmethod
-    def from_trakt(cls, data: dict[str, Any], username: str | None = None, now: float | None = None) -> Token:
-        created = data.get("created_at")
-        return cls(
-            access_token=str(data["access_token"]),
-            refresh_token=str(data["refresh_token"]),
-            expires_in=int(data.get("expires_in") or 0),
-            created_at=int(created) if isinstance(created, int | float) else int(now or time.time()),
-            token_type=str(data.get("token_type") or "bearer"),
-            scope=str(data.get("scope") or "public"),
-            username=username,
-        )
-
-    @classmethod
-    def from_json(cls, data: Any) -> Token:
-        if not isinstance(data, dict):
-            raise TypeError("not an object")
-        token = cls.from_trakt(data, data.get("username"))
-        if not token.access_token or not token.refresh_token or token.expires_in <= 0:
-            raise ValueError("missing access_token, refresh_token or expires_in")
-        return replace(token, needs_reauth=bool(data.get("needs_reauth")))
-
-
-class TokenStore:
-    """The token file in state_dir: JSON, 0600, replaced atomically; its directory 0700."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / TOKEN_FILE
-        self.problem: str | None = None  # why the last load found no usable token, for status
-
-    def load(self) -> Token | None:
-        """The stored token; None when there is none. A corrupt file is moved aside."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise AuthError(f"cannot read {self.path}: {exc.strerror}") from None
-        try:
-            token = Token.from_json(json.loads(text))
-        except (ValueError, TypeError, KeyError) as exc:
-            aside = self.path.with_name(f"{TOKEN_FILE}.corrupt-{int(time.time())}")
-            os.replace(self.path, aside)
-            self.problem = f"the token file was unreadable ({exc}); moved to {aside}; run `scrobblerd auth`"
-            log.warning("token_file_corrupt", path=str(self.path), moved_to=str(aside), error=str(exc))
-            return None
-        self.problem = None
-        return token
-
-    def save(self, token: Token) -> None:
-        parent = self.path.parent
-        parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(parent, DIR_MODE)
-        text = json.dumps(asdict(token), indent=2, sort_keys=True)
-        write_atomic(self.path, text, mode=FILE_MODE, durable=True)
-
-    def delete(self) -> bool:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-    def stamp(self) -> int | None:
-        """The file's mtime in ns (None when absent): a change means another process wrote it."""
-        try:
-            return self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
 
 
 class OAuthApi(Protocol):
@@ -161,7 +69,7 @@ class TokenManager:
             if not token.refresh_due(now):
                 return token.access_token
             try:
-                return self._refresh(token).access_token
+                return self._refresh_shared(token).access_token
             except TransientError:
                 if token.expired(now):
                     raise
@@ -173,7 +81,7 @@ class TokenManager:
             token = self._usable()
             if token.access_token != rejected:
                 return token.access_token  # another caller refreshed meanwhile
-            return self._refresh(token).access_token
+            return self._refresh_shared(token, rejected).access_token
 
     # ---- for the daemon, status and the CLI --------------------------------------------------
     def refresh_if_due(self) -> bool:
@@ -182,8 +90,7 @@ class TokenManager:
             token = self._current()
             if token is None or token.needs_reauth or not token.refresh_due(self._clock()):
                 return False
-            self._refresh(token)
-            return True
+            return self._refresh_shared(token) is not token
 
     def status(self) -> dict[str, Any]:
         """The authorisation part of `status` (the same shape as `auth_status`)."""
@@ -241,6 +148,19 @@ class TokenManager:
     def _save(self, token: Token) -> None:
         self._store.save(token)
         self._token, self._stamp, self._loaded = token, self._store.stamp(), True
+
+    def _refresh_shared(self, seen: Token, rejected: str | None = None) -> Token:
+        """Refresh `seen` unless another process already did: under the file lock the file is
+        read again, and a token rotated meanwhile (not due, or not the `rejected` one) is used."""
+        with self._store.locked():
+            self._loaded = False  # re-read whatever the file holds now
+            token = self._usable()
+            if token.refresh_token != seen.refresh_token:
+                fresh = not token.refresh_due(self._clock())
+                if (rejected is None and fresh) or (rejected is not None and token.access_token != rejected):
+                    log.debug("token_refreshed_elsewhere", expires_at=iso_utc(token.expires_at))
+                    return token
+            return self._refresh(token)
 
     def _refresh(self, token: Token) -> Token:
         try:

@@ -20,7 +20,7 @@ import structlog
 
 import scrobblerd
 from scrobblerd import metrics
-from scrobblerd.config.settings import TraktConfig
+from scrobblerd.config.settings import DEFAULT_CLIENT_ID, TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, Movie, Show
 from scrobblerd.timefmt import iso_date, iso_utc_ms, parse_time
@@ -205,7 +205,7 @@ class TraktClient(PlaybackCalls):
             token = self._tokens.refresh_after_401(token)
             resp = self._send(method, path, what, token, base, **kw)
         if resp.status_code not in accept:
-            raise_for_status(resp, what)
+            raise_for_status(resp, what, custom_app=self._config.client_id != DEFAULT_CLIENT_ID)
         return resp
 
     def _token(self) -> str:

@@ -17,6 +17,7 @@ import requests
 from scrobblerd.errors import (
     AccountLimitError,
     AccountLockedError,
+    AppRejectedError,
     PermanentError,
     TransientError,
     UnauthorizedError,
@@ -28,6 +29,14 @@ ACCOUNT_LIMIT = 420  # Trakt: account limit exceeded (free accounts)
 ACCOUNT_LOCKED = 423  # Trakt: account locked
 VIP_ONLY = 426  # Trakt: a VIP-only feature
 LOCKED_RETRY = 120.0  # seconds between writes while the account is locked
+APP_REJECTED = 403  # Trakt: invalid API key or unapproved app (a removed app answers this to everything)
+CUSTOM_APP_REMOVED = (
+    "Trakt refused the API key of your own app (trakt.client_id): Trakt removes apps whose users "
+    "never complete a login, and creating a new one needs a VIP account. Check the app on "
+    "https://trakt.tv/oauth/applications, or go back to scrobblerd's built-in app: remove "
+    "trakt.client_id and trakt.client_secret from the config and run `scrobblerd auth`"
+)
+BUILT_IN_APP_REJECTED = "Trakt refused scrobblerd's built-in app; see the README's troubleshooting"
 
 T = TypeVar("T")
 
@@ -52,8 +61,9 @@ def excerpt(resp: requests.Response) -> str:
     return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "")
 
 
-def raise_for_status(resp: requests.Response, what: str) -> None:
-    """Map a non-success status to our errors; return quietly for 2xx."""
+def raise_for_status(resp: requests.Response, what: str, *, custom_app: bool = False) -> None:
+    """Map a non-success status to our errors; return quietly for 2xx. `custom_app`: the
+    request carried the user's own client_id (a 403 then most likely means Trakt removed it)."""
     status = resp.status_code
     if 200 <= status < 300:
         return
@@ -71,6 +81,9 @@ def raise_for_status(resp: requests.Response, what: str) -> None:
         raise AccountLimitError(f"{detail}: the Trakt account hit a limit: {excerpt(resp)}", status)
     if status == ACCOUNT_LOCKED:
         raise AccountLockedError(f"{detail}: the Trakt account is locked; see trakt.tv", status, LOCKED_RETRY)
+    if status == APP_REJECTED:
+        why = CUSTOM_APP_REMOVED if custom_app else BUILT_IN_APP_REJECTED
+        raise AppRejectedError(f"{detail}: {why}", status)
     if status == VIP_ONLY:
         raise VipOnlyError(f"{detail}: this feature needs a Trakt VIP account", status)
     raise PermanentError(f"{detail}: {excerpt(resp)}", status)
