@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -200,7 +201,9 @@ class Daemon:
             # A trigger object, not the name "interval": naming it makes APScheduler scan every
             # installed package's entry points, which costs memory for nothing.
             trigger = IntervalTrigger(seconds=every, timezone="UTC")
-            self.scheduler.add_job(_guarded(name, func), trigger, id=name, name=name)
+            # Alerts look at once too: what needs the user at start-up should not wait 30 s.
+            first = {"next_run_time": datetime.now(UTC)} if name == "alerts" else {}
+            self.scheduler.add_job(_guarded(name, func), trigger, id=name, name=name, **first)
 
     def _upkeep(self) -> None:
         self.services.cache_upkeep()
@@ -305,15 +308,9 @@ class Daemon:
             self.watchers = registry.build_watchers(new.players)
             for watcher in self.watchers.values():
                 watcher.start(self.dispatcher.submit)
-        if (new.trakt, new.state_dir, new.identify, new.resume) != (
-            old.trakt,
-            old.state_dir,
-            old.identify,
-            old.resume,
-        ):
-            log.warning(
-                "reload_partial", hint="trakt, state_dir, identify and resume changes take effect on restart"
-            )
+        later = ("trakt", "state_dir", "identify", "resume", "web", "alerts")
+        if any(getattr(new, key) != getattr(old, key) for key in later):
+            log.warning("reload_partial", hint=f"{', '.join(later)} changes take effect on restart")
         log.info("config_reloaded", source=str(new.source))
         sdnotify.ready(self._status_line())
         return True

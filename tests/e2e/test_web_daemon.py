@@ -7,8 +7,10 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +179,7 @@ def test_no_secret_on_the_page_in_api_status_or_in_metrics(
     sections = yaml.safe_load(config.read_text())
     sections["trakt"]["client_secret"] = SECRETS["client_secret"]
     config.write_text(yaml.safe_dump(sections))
-    daemons(config)
+    daemon = daemons(config)
     values = [*SECRETS.values(), token.access_token, token.refresh_token]
     auth = {"Authorization": f"Bearer {SECRETS['web_token']}"}
     with http() as web:
@@ -186,5 +188,38 @@ def test_no_secret_on_the_page_in_api_status_or_in_metrics(
             assert resp.status_code == 200, (path, resp.status_code)
             for value in values:
                 assert value not in resp.text and value not in str(resp.headers), (path, value)
+        bad = web.get(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": "Bearer x"}, timeout=5)
+        assert bad.status_code == 401
     written = (tmp_path / "state" / "status.json").read_text()
     assert not [v for v in values if v in written]
+    assert daemon.stop() == 0
+    assert not [v for v in values if v in daemon.log_text()]
+
+
+def test_the_daemon_alerts_once_about_a_watch_that_failed_for_good(
+    tmp_path: Path, trakt: FakeTrakt, daemons: Callable[..., DaemonProcess],
+) -> None:  # fmt: skip
+    from tests.e2e.test_web_browser import seed_failed
+    from tests.test_alerts import Receiver
+
+    authorise(trakt, tmp_path / "state")
+    seed_failed(
+        tmp_path / "state", "/home/Garden.Party.mkv", "Garden Party", "unidentified: garden", time.time()
+    )
+    receiver: Any = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    receiver.received, receiver.status = [], 200
+    thread = threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"json://127.0.0.1:{receiver.server_address[1]}/"
+        config = mpv_config(
+            tmp_path, trakt, tmp_path / "no-mpv.sock", web={"enabled": False}, alerts={"urls": [url]}
+        )
+        daemon = daemons(config)
+        assert daemon.wait_event("alert", 10, condition="failed", started=True), daemon.log_text()
+        assert wait_until(lambda: receiver.received, 5)
+        [message] = receiver.received
+        assert message["title"] == "scrobblerd" and "Garden Party failed for good" in message["message"]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
