@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -269,3 +271,14 @@ def test_on_a_network_address_ip_literals_and_the_machines_name_pass() -> None:
     assert not guard.host_ok("rebound.evil.example")
     loopback = Guard("127.0.0.1", "")
     assert not loopback.host_ok("192.168.1.5:8787")
+
+
+def test_prometheus_client_is_imported_only_at_the_first_scrape() -> None:
+    code = (
+        "import sys\nimport scrobblerd.daemon.lifecycle, scrobblerd.web.server\n"
+        "assert 'prometheus_client' not in sys.modules\nprint('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

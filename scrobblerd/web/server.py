@@ -49,6 +49,10 @@ class _Server(ThreadingHTTPServer):
         self.guard = guard
         self.flash: str | None = None
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver would print a traceback to stderr (the journal): a log line instead."""
+        log.debug("web_connection_failed", client=str(client_address[0]), traceback=traceback.format_exc())
+
 
 class WebServer:
     """Serves the page on its own thread; `start` returns False (logged once) when it cannot bind."""
@@ -112,6 +116,7 @@ class Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "scrobblerd"
     sys_version = ""
+    timeout = 30  # seconds a connection may stay silent: a stalled client does not keep a thread
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("web_request", client=self.client_address[0], path=self.path.split("?", 1)[0])
@@ -133,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             route(path)
+        except ConnectionError:  # the browser went away mid-answer: nothing to tell it
+            log.debug("web_client_gone", path=path)
         except Exception as exc:  # one bad request never takes the server down
             log.error("web_failed", path=path, error=repr(exc), traceback=traceback.format_exc())
             self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the daemon's log)\n")
