@@ -196,3 +196,14 @@ def test_every_part_of_a_multi_episode_file_has_its_own_episode(lookalikes: Trak
     double = identifier.identify(MediaRef(path="The.Office.US.S02E01E02.720p.mkv"))
     assert [i.ids.get("trakt") for i in batch.items] == [episode_id(34, 21, n) for n in (1, 2, 3)]
     assert [i.ids.get("trakt") for i in double.items] == [episode_id(25, 2, n) for n in (1, 2)]
+
+
+def test_the_cache_keeps_country_versions_apart(client: TraktClient, tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    with Store.open(tmp_path) as store:
+        us, _ = identify(client, "Shameless.US.S01E02.720p.mkv", store)
+        uk, _ = identify(client, "Shameless.UK.S01E02.720p.mkv", store)
+    assert isinstance(us, Episode) and isinstance(uk, Episode)
+    assert (us.show.ids["trakt"], uk.show.ids["trakt"]) == (22, 21)

@@ -32,7 +32,7 @@ __all__ = ["Cache", "Guess", "Identification", "Identifier", "Searcher", "exclud
 
 log = structlog.get_logger()
 
-CACHE_PREFIX = "identify:v2:"
+CACHE_PREFIX = "identify:v3:"
 EXTRA_REASON = "excluded: the name marks an opening, ending, preview or promotional clip"
 COUNT_PARTS_MEMO = 1024  # file names whose part count is remembered in memory
 
@@ -148,7 +148,7 @@ def cache_key(guess: Guess) -> str:
         ids = json.dumps([guess.ids, guess.show_ids], sort_keys=True, default=str)
         return f"{CACHE_PREFIX}ids:{ids}:{guess.season}:{list(guess.episodes)}"
     fields: list[object] = [guess.type, normalise_title(guess.title), guess.year, guess.season]
-    fields += [list(guess.episodes), list(guess.absolute), guess.date]
+    fields += [list(guess.episodes), list(guess.absolute), guess.date, guess.country, list(guess.aliases)]
     return CACHE_PREFIX + json.dumps(fields, ensure_ascii=False)
 
 
