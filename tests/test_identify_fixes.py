@@ -216,3 +216,9 @@ def test_a_damaged_rules_file_is_reported_not_overwritten(tmp_path: Path) -> Non
     with pytest.raises(FixError, match="not a fixes file"):
         load_fixes(rules)
     assert rules.read_text() == "{not json"
+
+
+def test_a_file_url_names_the_same_file(client: TraktClient, tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        result = apply_fix(store, fixes_path(tmp_path), "file:///dl/My%20Film.mkv", "movie:481", client)
+    assert result.path == "/dl/My Film.mkv"

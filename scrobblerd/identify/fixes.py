@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import structlog
 
@@ -132,7 +133,9 @@ def save_fixes(path: Path, fixes: Sequence[Fix]) -> None:
 
 
 def normalise_path(target: str) -> str:
-    """A file as players report it: an absolute path (or a URL, as it is)."""
+    """A file as players report it: an absolute path (a file:// URL becomes one; other URLs stay)."""
+    if target.lower().startswith("file://"):
+        return unquote(urlsplit(target).path)
     if "://" in target:
         return target
     return os.path.abspath(os.path.expanduser(target))
