@@ -211,3 +211,28 @@ def test_a_failed_seek_is_logged_and_the_service_carries_on(book: PointBook) -> 
         assert h.resumer.alive() and h.resumer.errors == 0
     finally:
         h.resumer.stop()
+
+
+def test_a_watch_while_trakt_is_away_clears_its_points_when_trakt_answers_again(
+    book: PointBook, fake: FakeTrakt
+) -> None:
+    trakt_id = fake.add_playback({"movie": {"ids": {"trakt": 481}}}, 30.0, time.time())
+    h = Harness(book)
+    fake.set_outage(True)
+    h.resumer.start()
+    try:
+        h.resumer.note(ScrobbleAction(ActionKind.STOP, PLAYER, "v", FILE, 97.0, 1000.0, watched=True))
+        h.resumer.submit(ResumeQuery(PLAYER, "w", FILE, 5400.0, 1001.0))  # a barrier: jobs run in order
+        assert h.events.get(timeout=15).point is None  # our point is gone; Trakt's was never fetched
+        assert book.pending_forgets() == 1 and fake.playback
+        fake.set_outage(False)
+        h.resumer.submit(ResumeQuery(PLAYER, "x", FILE, 5400.0, 1002.0))
+        h.events.get(timeout=15)
+        assert fake.wait_for(lambda t: t.playback == {}, 10), fake.playback
+        assert f"/sync/playback/{trakt_id}" in [r.path for r in fake.requests if r.method == "DELETE"]
+        deadline = time.monotonic() + 5
+        while book.pending_forgets() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert book.pending_forgets() == 0
+    finally:
+        h.resumer.stop()

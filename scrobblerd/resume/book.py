@@ -27,6 +27,8 @@ log = structlog.get_logger()
 SEEN_KEY = "trakt_playback_seen"  # kv: {kind: [Trakt's paused_at stamp, when we fetched]}
 STAMP_RESOLUTION = 1.0  # seconds: /sync/last_activities times are whole seconds
 HISTORY_LOOKBACK = 500  # local watches searched for an item's last watch
+PENDING_KEY = "resume_forget_pending"  # kv: items watched while Trakt was not reached
+PENDING_MAX = 200  # items kept for a later DELETE; older ones are dropped first
 
 
 class PlaybackApi(Protocol):
@@ -127,6 +129,25 @@ class PointBook:
             if point.trakt_id is not None and belongs(point, item, None):
                 removed += int(self.client.remove_playback(point.trakt_id))
                 points.delete(self.store, [point.row])
+        return removed
+
+    def defer_forget(self, item: Item) -> None:
+        """Trakt was not reached after a watch: remember the item, its points go later."""
+        pending = [p for p in self.store.kv_get(PENDING_KEY) or [] if p != item.to_json()]
+        self.store.kv_put(PENDING_KEY, [*pending, item.to_json()][-PENDING_MAX:])
+
+    def pending_forgets(self) -> int:
+        return len(self.store.kv_get(PENDING_KEY) or [])
+
+    def retry_forgets(self) -> int:
+        """Clear the points of items watched while Trakt was away; TraktError propagates (what is
+        left stays pending). Returns how many of Trakt's points were deleted."""
+        removed = 0
+        pending: list[dict[str, object]] = list(self.store.kv_get(PENDING_KEY) or [])
+        while pending:
+            removed += self.forget(item_from_json(dict(pending[0])), None)
+            pending = pending[1:]
+            self.store.kv_put(PENDING_KEY, pending)
         return removed
 
     def drop(self, point: PlaybackPoint) -> None:

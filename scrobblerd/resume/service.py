@@ -40,6 +40,9 @@ Announcer = Callable[[SeekCommand], None]
 # Trakt unreachable, refusing, or no login: our points and the cache still answer.
 _TRAKT_ERRORS = (TraktError, AuthError)
 _REFRESH_ALL = "refresh"  # a job: fetch Trakt's points of every kind (at start)
+# Items watched while Trakt was away get their points deleted when Trakt answers again: at the
+# next lookup, or after this long without one.
+RETRY_EVERY = 600.0  # seconds
 
 
 class Resumer:
@@ -94,9 +97,16 @@ class Resumer:
 
     # -- the resume thread -------------------------------------------------------------------
     def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
             try:
-                self._handle(job)
+                job = self._jobs.get(timeout=RETRY_EVERY)
+            except queue.Empty:
+                job = _REFRESH_ALL if self.book.pending_forgets() else ""
+            if job is None:
+                return
+            try:
+                if job != "":
+                    self._handle(job)
             except Exception as exc:  # one bad job is logged; the service carries on
                 self.errors += 1
                 log.error("resume_failed", error=repr(exc), traceback=traceback.format_exc())
@@ -111,6 +121,7 @@ class Resumer:
         else:
             for kind in ("movies", "episodes"):
                 self._refresh(kind)
+            self._retry_forgets()
 
     def _lookup(self, query: ResumeQuery) -> None:
         item = self._item(query.media, 0)
@@ -154,6 +165,7 @@ class Resumer:
                 removed = self.book.forget(item, action.media.key)
             except _TRAKT_ERRORS as exc:
                 self._trakt_failed(exc)
+                self.book.defer_forget(item)
                 return
             log.info("resume_points_cleared", media=action.media.path or action.media.title, trakt=removed)
         elif 0 < action.progress < self._threshold and action.parts == 1:
@@ -175,6 +187,17 @@ class Resumer:
         if self._trakt_down:
             self._trakt_down = False
             log.info("resume_trakt_back")
+            self._jobs.put(_REFRESH_ALL)  # also retries what waited for Trakt, after this job
+
+    def _retry_forgets(self) -> None:
+        if not self.book.pending_forgets():
+            return
+        try:
+            removed = self.book.retry_forgets()
+        except _TRAKT_ERRORS as exc:
+            self._trakt_failed(exc)
+            return
+        log.info("resume_points_cleared", media=None, trakt=removed, late=True)
 
     def _trakt_failed(self, exc: Exception) -> None:
         """Offline or not logged in: our own points and the cache still work. Logged once."""
