@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import structlog
 
 from scrobblerd.errors import StoreError
 from scrobblerd.models import ActionKind, MediaRef, Movie, ScrobbleAction
@@ -75,14 +76,48 @@ def test_corrupted_pages_are_detected(tmp_path: Path) -> None:
             deliveries.enqueue_watch(store, watch(f"v{i}", path=f"/v/{i:04d}" + "x" * 200), float(i))
         with store.read() as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # The second leaf page of the queue table (SQLite's dbstat names every page's owner).
+            leaves = conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'queue' AND pagetype = 'leaf' ORDER BY pageno"
+            ).fetchall()
+    assert len(leaves) >= 3
     db = tmp_path / DB_NAME
     data = bytearray(db.read_bytes())
-    page = 4096
-    data[page * 3 : page * 6] = b"\x5a" * (page * 3)  # smash interior pages, keep the header
+    page, smashed = 4096, leaves[1][0]
+    data[page * (smashed - 1) : page * smashed] = b"\x5a" * page
     db.write_bytes(bytes(data))
-    with Store.open(tmp_path) as store:
-        assert deliveries.counts(store)["pending"] == 0
+    with structlog.testing.capture_logs() as logs, Store.open(tmp_path) as store:
+        pending = deliveries.counts(store)["pending"]
+        history = len(store.history(limit=1000))
+    [salvaged] = [e for e in logs if e["event"] == "store_salvaged"]
+    assert 250 < pending < 300  # the rows on the smashed page are gone, the others carried over
+    assert salvaged["rows_saved"]["queue"] == pending
+    assert salvaged["rows_saved"]["history"] == history > 0
+    assert Path(salvaged["damaged_copy"]).exists()
     assert any(".corrupt-" in p.name for p in tmp_path.iterdir())
+
+
+def test_one_damaged_page_at_the_end_loses_no_queued_watch(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        for i in range(50):
+            deliveries.enqueue_watch(store, watch(f"v{i}"), float(i))
+        for i in range(400):  # the identification cache fills the last pages
+            store.cache_put(f"movie:{i}", {"trakt": i, "pad": "x" * 300}, ttl=60)
+        with store.read() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = tmp_path / DB_NAME
+    data = bytearray(db.read_bytes())
+    data[-4096:] = b"\x5a" * 4096
+    db.write_bytes(bytes(data))
+    with structlog.testing.capture_logs() as logs, Store.open(tmp_path) as store:
+        assert deliveries.counts(store)["pending"] == 50
+        assert len(store.history(limit=100)) == 50
+        assert store.cache_get("movie:1") is None  # the cache is not carried: it refills
+    [salvaged] = [e for e in logs if e["event"] == "store_salvaged"]
+    assert salvaged["rows_saved"]["queue"] == 50
+    damaged = Path(salvaged["damaged_copy"])
+    assert damaged.read_bytes() == bytes(data)  # kept as it was found
+    assert not any(p.name.startswith(".salvage-") for p in tmp_path.iterdir())
 
 
 def test_cache_put_get_expire_delete_clear(tmp_path: Path) -> None:

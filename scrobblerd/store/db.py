@@ -17,10 +17,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from scrobblerd.errors import StoreError
 from scrobblerd.store.cache import IdCache
 from scrobblerd.store.history import HistoryReads
+from scrobblerd.store.salvage import carry_rows
 from scrobblerd.store.schema import BUSY_TIMEOUT, DB_NAME, connect, is_corruption, move_aside
+
+log = structlog.get_logger()
 
 
 class Store(HistoryReads, IdCache):
@@ -33,7 +38,8 @@ class Store(HistoryReads, IdCache):
 
     @classmethod
     def open(cls, state_dir: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> Store:
-        """Open (creating or migrating) the database; a corrupt file is moved aside and replaced."""
+        """Open (creating or migrating) the database; a damaged file is moved aside and its readable
+        rows carried into a fresh one."""
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = state_dir / DB_NAME
         try:
@@ -41,11 +47,13 @@ class Store(HistoryReads, IdCache):
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise StoreError(f"cannot open {path}: {exc}") from exc
-            move_aside(path, str(exc))
+            damaged = move_aside(path, str(exc))
             try:
                 conn = connect(path, busy_timeout)
             except sqlite3.DatabaseError as exc2:
                 raise StoreError(f"cannot create {path}: {exc2}") from exc2
+            saved = carry_rows(damaged, conn)
+            log.warning("store_salvaged", path=str(path), damaged_copy=str(damaged), rows_saved=saved)
         return cls(path, conn)
 
     def close(self) -> None:
