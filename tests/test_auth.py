@@ -543,3 +543,12 @@ def test_two_processes_forcing_refreshes_never_spend_one_refresh_token_twice(
     final = store.load()
     assert final is not None and not final.needs_reauth and fake.token_valid(final.access_token)
     assert fake.refresh_valid(final.refresh_token)
+
+
+@pytest.mark.parametrize("expires_in", [float("inf"), 1e17, float("nan"), -1, "soon", True])
+def test_trakt_sending_an_absurd_token_lifetime_is_a_permanent_error_not_a_crash(expires_in: object) -> None:
+    from scrobblerd.errors import PermanentError
+    from scrobblerd.trakt.tokenfile import from_reply
+
+    with pytest.raises(PermanentError, match="unusable token: expires_in"):
+        from_reply({"access_token": "a", "refresh_token": "r", "expires_in": expires_in}, None, 1.0)

@@ -191,8 +191,36 @@ def test_a_locked_database_is_not_mistaken_for_corruption(tmp_path: Path) -> Non
     try:
         holder.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreError):
-            Store.open(tmp_path, busy_timeout=0.2)
+            Store.open(tmp_path, busy_timeout=0.2, lock_wait=0.5)
         holder.execute("ROLLBACK")
     finally:
         holder.close()
     assert not any(".corrupt-" in p.name for p in tmp_path.iterdir())
+
+
+def test_a_database_locked_longer_than_the_busy_timeout_is_waited_for_visibly(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with structlog.testing.capture_logs() as logs, Store.open(tmp_path, busy_timeout=0.2, lock_wait=10):
+            pass
+    finally:
+        release.join()
+        other.close()
+    waits = [e for e in logs if e["event"] == "store_locked_waiting"]
+    assert 1 <= len(waits) <= 8
+    assert waits[0]["attempt"] == 1
+
+
+def test_a_database_locked_past_the_wait_is_a_store_error_that_says_so(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match=r"locked.*try again when it is done"):
+            Store.open(tmp_path, busy_timeout=0.1, lock_wait=0.3)
+    finally:
+        other.close()

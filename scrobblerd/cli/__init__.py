@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from scrobblerd import __version__, logs
 from scrobblerd.cli import auth, conf, identify, playback, queue, rate, run, service, status
-from scrobblerd.cli.common import load_config_or_exit
-from scrobblerd.exitcodes import EXIT_FAILURE
+from scrobblerd.cli.common import fail, load_config_or_exit
+from scrobblerd.errors import ConfigError, ScrobblerdError
+from scrobblerd.exitcodes import EXIT_CONFIG, EXIT_FAILURE
 
 GROUPS = (run, auth, status, queue, playback, identify, rate, conf, service)
 NO_CONFIG_COMMANDS = frozenset({"config", "init", "service"})
@@ -67,5 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # handlers raise SystemExit(78) for config errors, already reported
         return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILURE
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except ScrobblerdError as exc:  # the store, the token file, Trakt: each says what went wrong
+        return fail(str(exc))
+    except OSError as exc:  # a file or folder we could not use (state_dir read-only, a disk full)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return fail(f"{exc.strerror or exc}{where}")
     sys.stdout.flush()
     return code

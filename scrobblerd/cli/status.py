@@ -37,8 +37,9 @@ def gather(config: Config) -> dict[str, Any]:
     from scrobblerd.web.status import build_status
 
     live = StatusFile(config.state_dir).live()
-    if live and live.get("web"):
-        report = _ask_daemon(str(live["web"]), config.web.token.reveal())
+    web = live.get("web") if live else None
+    if isinstance(web, str) and web.startswith(("http://", "https://")):
+        report = _ask_daemon(web, config.web.token.reveal())
         if report is not None:
             return report
     daemon = {"running": live is not None, "pid": (live or {}).get("pid")}

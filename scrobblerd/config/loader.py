@@ -36,6 +36,7 @@ from scrobblerd.errors import ConfigError
 from scrobblerd.secret import Secret
 
 ENV_CONFIG = "SCROBBLERD_CONFIG"
+MAX_DEPTH = 32  # levels of nesting; the deepest key in the schema is 4 levels down
 
 
 @dataclasses.dataclass
@@ -81,6 +82,7 @@ def load_config(path: str | Path | None = None) -> Config:
 def parse_config(text: str, filename: str = "config.yaml", source: Path | None = None) -> Config:
     ctx = _Ctx(filename, [])
     try:
+        _check_depth(text, filename)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -100,6 +102,20 @@ def parse_config(text: str, filename: str = "config.yaml", source: Path | None =
         raise ConfigError(ctx.problems)
     assert isinstance(config, Config)
     return dataclasses.replace(config, source=source)
+
+
+def _check_depth(text: str, filename: str) -> None:
+    """Refuse nesting deeper than any config needs before composing it (PyYAML composes
+    recursively: a few thousand levels would crash it). Its parser is iterative, so this is safe."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise ConfigError([f"{filename}:{line}: (yaml): nested deeper than {MAX_DEPTH} levels"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _fields(cls: type) -> dict[str, tuple[dataclasses.Field[Any], Any]]:

@@ -37,6 +37,7 @@ from scrobblerd.playback import machine as state
 from scrobblerd.playback.dispatcher import Dispatcher
 from scrobblerd.players import registry
 from scrobblerd.players.base import Watcher
+from scrobblerd.store.modes import warn_mode_problems
 from scrobblerd.web.status import players_report
 
 log = structlog.get_logger()
@@ -119,6 +120,7 @@ class Daemon:
         from scrobblerd.daemon.services import Services
 
         config = self.config
+        warn_mode_problems(config.source, config.state_dir)
         self.services = Services.open(config)
         self._parts.push_part("services", self.services.close)
         self.status_file = StatusFile(config.state_dir)

@@ -23,7 +23,7 @@ from scrobblerd.config.settings import Config
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.timefmt import iso_utc
 from scrobblerd.trakt.client import DeviceCode, DevicePoll, TraktClient
-from scrobblerd.trakt.tokenfile import TOKEN_FILE, Token, TokenStore, refresh_margin
+from scrobblerd.trakt.tokenfile import TOKEN_FILE, Token, TokenStore, from_reply, refresh_margin
 
 __all__ = [
     "TOKEN_FILE",
@@ -104,7 +104,7 @@ class TokenManager:
     def store_login(self, data: dict[str, Any], username: str | None = None) -> Token:
         """Persist tokens from the device flow (replacing any old token and re-auth flag)."""
         with self._lock:
-            token = Token.from_trakt(data, username, now=self._clock())
+            token = from_reply(data, username, self._clock())
             self._save(token)
             return token
 
@@ -173,7 +173,7 @@ class TokenManager:
             raise UnauthorizedError(
                 f"Trakt refused the refresh token ({exc}): run `scrobblerd auth`"
             ) from None
-        new = Token.from_trakt(data, token.username, now=self._clock())
+        new = from_reply(data, token.username, self._clock())
         self._save(new)  # the rotated refresh token is on disk before anyone uses the new access token
         log.info("token_refreshed", expires_at=iso_utc(new.expires_at))
         return new

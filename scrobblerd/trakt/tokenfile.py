@@ -21,7 +21,8 @@ from typing import Any
 import structlog
 
 from scrobblerd.atomic import write_atomic
-from scrobblerd.errors import AuthError
+from scrobblerd.errors import AuthError, PermanentError
+from scrobblerd.store.modes import fix_secret_mode
 from scrobblerd.timefmt import iso_utc
 
 log = structlog.get_logger()
@@ -35,6 +36,8 @@ MIN_MARGIN = 5.0
 MAX_MARGIN = 3600.0
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+MAX_LIFETIME = 10 * 365 * 86400  # seconds; Trakt's tokens live a day, anything past this is damage
+MAX_CREATED_AT = 1 << 34  # a timestamp in the year 2514: later is damage
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -75,8 +78,10 @@ class Token:
         return cls(
             access_token=str(data["access_token"]),
             refresh_token=str(data["refresh_token"]),
-            expires_in=int(data.get("expires_in") or 0),
-            created_at=int(created) if isinstance(created, int | float) else int(now or time.time()),
+            expires_in=_seconds(data.get("expires_in") or 0, "expires_in", MAX_LIFETIME),
+            created_at=_seconds(created, "created_at", MAX_CREATED_AT)
+            if isinstance(created, int | float)
+            else int(now or time.time()),
             token_type=str(data.get("token_type") or "bearer"),
             scope=str(data.get("scope") or "public"),
             username=username,
@@ -90,6 +95,25 @@ class Token:
         if not token.access_token or not token.refresh_token or token.expires_in <= 0:
             raise ValueError("missing access_token, refresh_token or expires_in")
         return replace(token, needs_reauth=bool(data.get("needs_reauth")))
+
+
+def _seconds(value: Any, name: str, limit: int) -> int:
+    """A whole number of seconds in [0, limit]; anything else (1e400, NaN, 1e17, "x") is damage."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} is not a number: {value!r}") from None
+    if isinstance(value, bool) or not 0 <= number <= limit:  # NaN fails both comparisons
+        raise ValueError(f"{name} out of range: {value!r}")
+    return int(number)
+
+
+def from_reply(data: dict[str, Any], username: str | None, now: float) -> Token:
+    """A token from Trakt's answer; one we could not use is Trakt's error, not a crash."""
+    try:
+        return Token.from_trakt(data, username, now=now)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PermanentError(f"Trakt sent an unusable token: {exc}") from None
 
 
 class TokenStore:
@@ -109,14 +133,25 @@ class TokenStore:
             raise AuthError(f"cannot read {self.path}: {exc.strerror}") from None
         try:
             token = Token.from_json(json.loads(text))
-        except (ValueError, TypeError, KeyError) as exc:
-            aside = self.path.with_name(f"{TOKEN_FILE}.corrupt-{int(time.time())}")
-            os.replace(self.path, aside)
-            self.problem = f"the token file was unreadable ({exc}); moved to {aside}; run `scrobblerd auth`"
-            log.warning("token_file_corrupt", path=str(self.path), moved_to=str(aside), error=str(exc))
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            self._move_aside(exc)
             return None
+        fix_secret_mode(self.path, "token")
         self.problem = None
         return token
+
+    def _move_aside(self, exc: Exception) -> None:
+        aside = self.path.with_name(f"{TOKEN_FILE}.corrupt-{int(time.time())}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as move_error:
+            self.problem = (
+                f"the token file {self.path} is unreadable ({exc}) and cannot be moved ({move_error})"
+            )
+            log.error("token_file_corrupt", path=str(self.path), error=str(exc), move_error=str(move_error))
+            return
+        self.problem = f"the token file was unreadable ({exc}); moved to {aside}; run `scrobblerd auth`"
+        log.warning("token_file_corrupt", path=str(self.path), moved_to=str(aside), error=str(exc))
 
     def save(self, token: Token) -> None:
         parent = self.path.parent

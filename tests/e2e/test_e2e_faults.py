@@ -88,7 +88,7 @@ def watch_matrix_to_the_end(daemon: DaemonProcess, mpv: MpvPlayer, trakt: FakeTr
     return mpv.wait_idle(30)
 
 
-def test_a_watch_that_ends_on_a_full_disk_is_delivered_once_space_is_freed(
+def test_a_watch_that_ends_on_a_full_disk_is_delivered_once_space_is_freed(  # noqa: PLR0917
     tmp_path: Path, disk: SmallDisk, daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
     trakt: FakeTrakt, media_dir: Path, mpv_socket: Path,
 ) -> None:  # fmt: skip
@@ -120,7 +120,7 @@ def test_a_watch_that_ends_on_a_full_disk_is_delivered_once_space_is_freed(
     assert "Traceback" not in daemon.log_text()
 
 
-def test_a_clean_stop_on_a_full_disk_keeps_the_watch_for_the_next_start(
+def test_a_clean_stop_on_a_full_disk_keeps_the_watch_for_the_next_start(  # noqa: PLR0917
     tmp_path: Path, disk: SmallDisk, daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
     trakt: FakeTrakt, media_dir: Path, mpv_socket: Path,
 ) -> None:  # fmt: skip
