@@ -223,3 +223,40 @@ def test_the_daemon_alerts_once_about_a_watch_that_failed_for_good(
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_metrics_from_the_real_daemon_count_a_real_viewing(  # noqa: PLR0917 - fixtures
+    tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path, mpv: MpvPlayer, media_dir: Path,
+    daemons: Callable[..., DaemonProcess],
+) -> None:  # fmt: skip
+    from prometheus_client.parser import text_string_to_metric_families
+
+    authorise(trakt, tmp_path / "state")
+    port = free_port()
+    daemon = daemons(mpv_config(tmp_path, trakt, mpv_socket, web={"listen": f"127.0.0.1:{port}"}))
+    assert daemon.wait_event("player_found", 15), daemon.log_text()
+    mpv.load(media_dir / MATRIX)
+    mpv.wait_playing(MATRIX)
+    assert trakt.wait_for(lambda t: any(s["action"] == "start" for s in t.scrobbles), 15)
+    mpv.seek_percent(95)
+    assert trakt.wait_for(lambda t: len(t.history) == 1, 30), trakt.history
+    assert daemon.wait_event("watch_scrobbled", 10), daemon.log_text()
+    with http() as web:
+        text = web.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("scrobblerd_scrobbles_total", (("action", "start"), ("result", "ok")))] >= 1
+    assert samples[("scrobblerd_scrobbles_total", (("action", "stop"), ("result", "ok")))] == 1
+    assert (
+        samples[("scrobblerd_trakt_requests_total", (("endpoint", "scrobble/stop"), ("status", "201")))] == 1
+    )
+    assert samples[("scrobblerd_identify_total", (("result", "found"), ("source", "search")))] >= 1
+    assert samples[("scrobblerd_delivery_latency_seconds_count", ())] >= 2
+    assert samples[("scrobblerd_delivery_latency_seconds_bucket", (("le", "30.0"),))] >= 2
+    instance = (("instance", f"mpv:{mpv_socket}"), ("player", "mpv"))
+    assert samples[("scrobblerd_player_connected", instance)] == 1
+    assert samples[("scrobblerd_queue_depth", (("state", "pending"),))] == 0
+    assert 0 < samples[("scrobblerd_token_expiry_seconds", ())] <= 90 * 86400
