@@ -260,3 +260,31 @@ def test_metrics_from_the_real_daemon_count_a_real_viewing(  # noqa: PLR0917 - f
     assert samples[("scrobblerd_player_connected", instance)] == 1
     assert samples[("scrobblerd_queue_depth", (("state", "pending"),))] == 0
     assert 0 < samples[("scrobblerd_token_expiry_seconds", ())] <= 90 * 86400
+
+
+def test_drop_on_the_page_removes_the_row_from_the_real_queue(
+    tmp_path: Path, trakt: FakeTrakt, daemons: Callable[..., DaemonProcess],
+) -> None:  # fmt: skip
+    import re
+
+    from tests.e2e.test_web_browser import seed_failed
+
+    state = tmp_path / "state"
+    row = seed_failed(state, "/home/Garden.Party.mkv", "Garden Party", "unidentified: garden", time.time())
+    port = free_port()
+    daemons(mpv_config(tmp_path, trakt, tmp_path / "no-mpv.sock", web={"listen": f"127.0.0.1:{port}"}))
+    base = f"http://127.0.0.1:{port}"
+    with http() as web:
+        csrf = re.search(r'name=csrf value="([^"]+)"', web.get(base + "/", timeout=5).text)
+        assert csrf is not None
+        refused = web.post(base + "/queue/drop", data={"id": str(row)}, timeout=5, allow_redirects=False)
+        assert refused.status_code == 403
+        dropped = web.post(base + "/queue/drop", data={"id": str(row), "csrf": csrf.group(1)}, timeout=5)
+        assert dropped.status_code == 200 and f"Queue item {row}: dropped." in dropped.text
+        assert f'data-queue-id="{row}"' not in dropped.text
+    config = str(tmp_path / "config.yaml")
+    listed = subprocess.run(
+        [sys.executable, "-m", "scrobblerd", "--config", config, "queue", "list", "--json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(listed.stdout) == []
