@@ -84,7 +84,7 @@ def test_sync_history_and_window(fake: FakeTrakt, http: requests.Session) -> Non
     assert r.json()["updated"] == {"movies": 0, "episodes": 0}
     assert r.json()["not_found"]["movies"] == [{"ids": {"trakt": 7}}]
     got = http.get(
-        fake.url + "/sync/history/movies?start_at=2020-01-01&end_at=2020-01-01",
+        fake.url + "/sync/history/movies?start_at=2020-01-01&end_at=2020-01-02",
         headers=_headers(fake, token),
         timeout=5,
     )

@@ -159,11 +159,12 @@ class FakeTrakt:
         self.device_script: list[int] = []
         self.device_interval: float = 5  # Trakt: seconds between polls
         self.device_expires_in: float = 600
-        self.token_expires_in: int = 86400  # since 2025 Trakt tokens live about a day
+        self.token_expires_in: int = 7 * 86400  # the contract's device flow: "valid for 7 days"
         self.invalid_grant_status = 400  # Trakt: a refused refresh is 400 invalid_grant
         self.revoke_on_refresh = True  # the old access token stops working after a refresh
         self.clock: Callable[[], float] = time.time  # stamps tokens' created_at (tests may simulate time)
         self.refreshes_refused = 0  # /oauth/token answers of invalid_grant (a spent or unknown token)
+        self.date_offset = 0.0  # seconds added to the Date header (a server clock unlike ours)
         self.scrobble_dedupe_window: float = 3600.0  # a second stop of the same item within it -> 409
         self.post_interval: float | None = None
         self.verification_url = "https://auth.trakt.tv/activate"
@@ -459,7 +460,10 @@ class FakeTrakt:
             remaining = self._last_post + self.post_interval - now
             if remaining > 0:
                 ra = math.ceil(remaining) if self.post_interval >= 1 else round(remaining, 3)
-                return _Reply(429, {"error": "rate limit exceeded"}, {"Retry-After": str(ra)})
+                limit = {"name": "AUTHED_API_POST_LIMIT", "period": 1, "limit": 1, "remaining": 0,
+                         "until": iso(now + remaining)}  # fmt: skip
+                headers = {"Retry-After": str(ra), "X-Ratelimit": json.dumps(limit)}
+                return _Reply(429, {"error": "rate limit exceeded"}, headers)
         self._last_post = now
         return None
 
@@ -592,12 +596,17 @@ def _device_token(t: FakeTrakt, rec: Recorded) -> _Reply:
     return _Reply(200, t._new_token())
 
 
+def _oauth_error(error: str, description: str) -> _Reply:
+    """The contract's tokenErrorResponseSchema: 400 {error, error_description}."""
+    return _Reply(400, {"error": error, "error_description": description})
+
+
 def _oauth_token(t: FakeTrakt, rec: Recorded) -> _Reply:
     body = rec.json or {}
     if body.get("client_id") != t.client_id or body.get("client_secret") != t.client_secret:
-        return _Reply(401, {"error": "invalid_client"})
+        return _oauth_error("invalid_client", "Client authentication failed.")
     if body.get("grant_type") != "refresh_token" or body.get("redirect_uri") != "urn:ietf:wg:oauth:2.0:oob":
-        return _Reply(400, {"error": "invalid_request"})
+        return _oauth_error("invalid_request", "grant_type must be refresh_token, redirect_uri the app's.")
     old_access = t._refresh.pop(body.get("refresh_token", ""), None)
     if old_access is None:
         t.refreshes_refused += 1
@@ -621,7 +630,7 @@ def _oauth_revoke(t: FakeTrakt, rec: Recorded) -> _Reply:
     data = t._access.pop(body.get("token", ""), None)
     if data is not None:
         t._refresh.pop(data["refresh"], None)
-    return _Reply(200, {})
+    return _Reply(200, None)  # the contract: 200 without a body
 
 
 def _scrobble(t: FakeTrakt, rec: Recorded, action: str) -> _Reply:
@@ -778,26 +787,26 @@ def _paginate(rec: Recorded, items: list[Any], default_limit: int | None = DEFAU
     return _Reply(200, items[(page - 1) * limit : page * limit], headers)
 
 
-def _day(value: str | None, end: bool) -> float | None:
-    """A "YYYY-MM-DD" bound as epoch seconds: the start of the day, or the end of it for end_at."""
+def _day(value: str | None) -> float | None:
+    """A "YYYY-MM-DD" bound as epoch seconds: its day's start. end_at is read strictly, as the
+    first moment not included (the contract does not say), so clients must widen their window."""
     if value is None:
         return None
-    day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
-    return day + 86400 - 0.001 if end else day
+    return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
 
 
 def _sync_history_get(t: FakeTrakt, rec: Recorded, kind: str | None, item_id: str | None) -> _Reply:
     bounds = [rec.query.get("start_at"), rec.query.get("end_at")]
     if any(b is not None and not DATE.fullmatch(b) for b in bounds):
         return _Reply(400, {"error": "start_at and end_at must be formatted as YYYY-MM-DD"})
-    start, end = _day(bounds[0], False), _day(bounds[1], True)
+    start, end = _day(bounds[0]), _day(bounds[1])
     entries = [
         h
         for h in t.history
         if kind in (None, h["type"] + "s")
         and (item_id is None or str(h["ids"].get("trakt")) == item_id)
         and (start is None or h["at"] >= start)
-        and (end is None or h["at"] <= end)
+        and (end is None or h["at"] < end)
     ]
     entries.sort(key=lambda h: h["at"], reverse=True)
     out = [
@@ -1085,6 +1094,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the server's own (possibly skewed) clock."""
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.fake.date_offset)
 
     def _serve(self) -> None:
         split = urlsplit(self.path)

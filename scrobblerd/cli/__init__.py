@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from scrobblerd import __version__, logs
-from scrobblerd.cli import auth, conf, identify, playback, queue, rate, run, service, status
+from scrobblerd.cli import auth, conf, doctor, identify, playback, queue, rate, run, service, status
 from scrobblerd.cli.common import fail, load_config_or_exit
 from scrobblerd.errors import ConfigError, ScrobblerdError
 from scrobblerd.exitcodes import EXIT_CONFIG, EXIT_FAILURE
 
-GROUPS = (run, auth, status, queue, playback, identify, rate, conf, service)
-NO_CONFIG_COMMANDS = frozenset({"config", "init", "service"})
+GROUPS = (run, auth, status, doctor, queue, playback, identify, rate, conf, service)
+NO_CONFIG_COMMANDS = frozenset({"config", "init", "service", "doctor"})  # doctor reports a bad config itself
 
 
 def _options(default: object) -> argparse.ArgumentParser:

@@ -93,6 +93,7 @@ log = structlog.get_logger()
 
 API_VERSION = "2"  # Trakt: trakt-api-version header
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"  # Trakt: redirect_uri for device/out-of-band apps
+DAY = 86400.0
 HISTORY_PAGE_LIMIT = 100  # items per page when reading history (fewer round trips)
 MAX_PAGES = 100  # a safety stop for pagination that never ends
 SOLR_SPECIAL = set('+-&|!(){}[]^"~*?:/\\')  # Trakt: search characters to escape with a backslash
@@ -130,6 +131,7 @@ class TraktClient(PlaybackCalls):
         self._base = config.api_url.rstrip("/")
         self._auth_base = config.auth_url.rstrip("/")  # Trakt: OAuth never goes to the API host
         self._app = {"app_version": app_version, "app_date": app_date}
+        self.last_answer: tuple[str | None, float] | None = None  # (Date header, our time) of the last answer
         self._session = requests.Session()
         self._session.verify = True  # never configurable: tokens travel in these requests
         self._session.headers.update(
@@ -175,6 +177,7 @@ class TraktClient(PlaybackCalls):
             metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="error")
             raise PermanentError(f"{what}: request failed ({type(exc).__name__})") from None
         metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status=str(resp.status_code))
+        self.last_answer = (resp.headers.get("Date"), time.time())  # the clock check compares them
         log.debug(
             "trakt_http",
             method=method,
@@ -263,7 +266,7 @@ class TraktClient(PlaybackCalls):
             raise ValueError(f"history kind must be movies or episodes, not {kind!r}")
         params = {
             "start_at": iso_date(start_at.timestamp()),
-            "end_at": iso_date(end_at.timestamp()),
+            "end_at": iso_date(end_at.timestamp() + DAY),  # the day after: end_at may be exclusive
             "limit": HISTORY_PAGE_LIMIT,
         }
         rows = self._pages(f"/sync/history/{kind}", "sync/history", params)

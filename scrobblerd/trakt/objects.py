@@ -142,23 +142,37 @@ def media_object(item: Movie | Show) -> dict[str, Any]:
     return body
 
 
+EPISODE_ID_KEYS = ("trakt", "tvdb")  # Trakt's contract: an episode is named by its trakt or tvdb id
+
+
+def episode_ids(ep: Episode) -> dict[str, Any] | None:
+    """The ids the contract names an episode by (trakt, tvdb), or None when we know neither."""
+    ids = {k: ep.ids[k] for k in EPISODE_ID_KEYS if isinstance(ep.ids.get(k), int)}
+    return ids or None
+
+
 def episode_object(ep: Episode) -> dict[str, Any]:
-    """Trakt's episode object: {season, number, ids}, or {number_abs} when that is all we know."""
-    if ep.number_abs is not None and not ep.ids and (ep.season is None or ep.number is None):
+    """Trakt's episode object: {ids} (the contract's form) when the episode's trakt or tvdb id is
+    known; otherwise the fallback Trakt still accepts beside the show: {season, number}, or
+    {number_abs} when that is all we know."""
+    ids = episode_ids(ep)
+    if ids is not None:
+        return {"ids": ids}
+    if ep.number_abs is not None and (ep.season is None or ep.number is None):
         return {"number_abs": ep.number_abs}
     body: dict[str, Any] = {}
     if ep.season is not None:
         body["season"] = ep.season
     if ep.number is not None:
         body["number"] = ep.number
-    if ep.ids:
-        body["ids"] = dict(ep.ids)
     return body
 
 
 def scrobble_body(item: Item) -> dict[str, Any]:
     if isinstance(item, Movie):
         return {"movie": media_object(item)}
+    if episode_ids(item) is not None:
+        return {"episode": episode_object(item)}
     return {"episode": episode_object(item), "show": media_object(item.show)}
 
 
@@ -172,7 +186,7 @@ def sync_body(entries: Sequence[tuple[Movie | Show | Episode, dict[str, Any]]]) 
             body["movies"].append({**media_object(item), **extra})
         elif isinstance(item, Show):
             body["shows"].append({**media_object(item), **extra})
-        elif item.ids or item.season is None or item.number is None:
+        elif episode_ids(item) is not None or item.season is None or item.number is None:
             ep = {**episode_object(item), **extra}
             if "ids" not in ep:
                 ep["show"] = media_object(item.show)
