@@ -12,12 +12,13 @@ from scrobblerd.doctor.check import Check, failed, passed
 from scrobblerd.errors import AuthError, StoreError
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
+from scrobblerd.store.modes import mode_problems
 from scrobblerd.store.schema import DB_NAME
 from scrobblerd.timefmt import iso_utc
 from scrobblerd.trakt.auth import TOKEN_FILE, TokenStore
 
 DIR_MODE, SECRET_MODE = 0o700, 0o600  # INTERFACE.md: state_dir 0700, secrets 0600
-SECRET_FILES = (TOKEN_FILE, TOKEN_FILE + ".lock")
+SECRET_FILES = (TOKEN_FILE, TOKEN_FILE + ".lock", DB_NAME)
 
 
 def config_check(config: Config | None, problems: list[str], path: str) -> Check:
@@ -31,9 +32,13 @@ def config_check(config: Config | None, problems: list[str], path: str) -> Check
     return passed("config", f"{config.source} is valid")
 
 
-def state_dir_check(state: Path) -> Check:
-    """The state dir is ours, 0700 and writable; the token file and its lock are 0600."""
+def state_dir_check(state: Path, config_path: Path | None = None) -> Check:
+    """The state dir is ours, 0700 and writable; the token file, its lock and the database are
+    0600; nobody else may write the config file or its folder (scrobblerd.store.modes)."""
     name = "state_dir"
+    unsafe = mode_problems(config_path, state)
+    if unsafe:
+        return failed(name, unsafe[0].detail, unsafe[0].fix)
     if not state.exists():
         return passed(name, f"{state} does not exist yet; scrobblerd creates it (0700) when it first runs")
     if not state.is_dir():
@@ -55,7 +60,7 @@ def state_dir_check(state: Path) -> Check:
         if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
             mode = oct(stat.S_IMODE(path.stat().st_mode))
             return failed(name, f"{path} is mode {mode}: it holds secrets", f"chmod 600 {path}")
-    return passed(name, f"{state} (0700, token file 0600)")
+    return passed(name, f"{state} (0700; token and database 0600)")
 
 
 def token_check(state: Path, now: float | None = None) -> Check:

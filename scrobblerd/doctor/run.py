@@ -26,7 +26,7 @@ def run_checks(config_path: str | None) -> list[Check]:
     if config is None:
         return checks
     state = config.state_dir
-    checks += [state_dir_check(state), token_check(state), *trakt_checks(config)]
+    checks += [state_dir_check(state, config.source), token_check(state), *trakt_checks(config)]
     players = config.players
     if players.mpv.enabled:
         checks.append(mpv_check(players.mpv))
