@@ -260,3 +260,60 @@ def test_service_states() -> None:
     assert by_hand.ok and "runs by hand (pid 4242)" in by_hand.detail
     absent = service_check(None, systemctl=Systemctl({}), present=False)
     assert absent.ok and absent.detail.startswith("not applicable: no systemd")
+
+
+# ---- status: the same problems, briefly ----------------------------------------------------------------
+def status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scrobblerd", "--config", str(config), "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ("scrobble/stop: HTTP 423 Locked: the Trakt account is locked; see trakt.tv", "account is locked"),
+        ("sync/history: HTTP 420: the Trakt account hit a limit", "hit a limit (HTTP 420)"),
+        ("sync/ratings: HTTP 426: this feature needs a Trakt VIP account", "needs a VIP account (HTTP 426)"),
+    ],
+)
+def test_status_lists_the_problems_and_points_to_doctor(tmp_path: Path, error: str, says: str) -> None:
+    config = config_file(tmp_path, None)
+    state = tmp_path / "state"
+    TokenStore(state).save(Token("a", "r", 7 * 86400, int(time.time()), needs_reauth=True))
+    now = time.time()
+    with Store.open(state) as store:
+        row = deliveries.enqueue_watch(store, _watch(1, now), now)
+        assert row is not None
+        with store.write() as conn:
+            deliveries.fail(conn, [row], "not_found: movies")
+        store.kv_put("delivery", {"paused_for_auth": False, "last_error": error, "updated_at": "x"})
+    report = json.loads(status(config, "--json").stdout)
+    assert report["problems"] == [
+        "Trakt refused the login: watches wait in the queue until `scrobblerd auth`",
+        next(p for p in report["problems"] if says in p),
+        "the daemon is not running: nothing is watched",
+        "1 delivery(ies) failed for good",
+    ]
+    text = status(config).stdout
+    assert "Problems:  Trakt refused the login" in text and says in text
+    assert "`scrobblerd doctor` checks everything and says how to fix each." in text
+
+
+def test_status_without_problems_says_nothing_about_them(tmp_path: Path, fake: FakeTrakt) -> None:
+    config = config_file(tmp_path, fake)
+    login(fake, tmp_path / "state")
+    report = json.loads(status(config, "--json").stdout)
+    assert report["problems"] == ["the daemon is not running: nothing is watched"]
+    with Store.open(tmp_path / "state") as store:
+        store.kv_put(
+            "delivery", {"paused_for_auth": False, "last_error": "scrobble/stop: HTTP 503", "updated_at": "x"}
+        )
+    assert (
+        json.loads(status(config, "--json").stdout)["problems"] == report["problems"]
+    )  # 503 is not the account

@@ -102,6 +102,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"UNSAVED:   {report['unsaved_watches']} watch(es) held in memory: the database refuses "
             f"writes ({report['unsaved_error']}); free space or fix permissions in state_dir"
         )
+    found = report.get("problems") or []
+    for i, problem in enumerate(found):
+        print(f"{'Problems:' if i == 0 else '':<10} {problem}")
+    if found:
+        print(f"{'':<10} `scrobblerd doctor` checks everything and says how to fix each.")
     if report["last_scrobbles"]:
         print("Last scrobbles:")
         for h in report["last_scrobbles"]:

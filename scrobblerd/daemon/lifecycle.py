@@ -86,6 +86,7 @@ class Daemon:
             sdnotify.ready(self._status_line())
             release_freed_memory()
             log.info("daemon_ready", players=sorted(self.watchers), state_dir=str(self.config.state_dir))
+            self.services.announce_missing_login()
             while not self._stop.is_set():
                 self._stop.wait(1.0)
                 if self._reload.is_set():

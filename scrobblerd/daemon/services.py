@@ -101,6 +101,22 @@ class Services:
         except TraktError as exc:
             log.warning("token_refresh_failed", error=str(exc))
 
+    def announce_missing_login(self) -> None:
+        """Said once at start: without a usable token nothing reaches Trakt, but nothing is lost."""
+        state = self.tokens.status()
+        if state["needs_reauth"]:
+            log.warning(
+                "trakt_login_refused",
+                detail="Trakt refused the saved token; watches wait in the queue",
+                hint="run `scrobblerd auth`",
+            )
+        elif not state["authorized"]:
+            log.warning(
+                "trakt_not_authorised",
+                detail=state.get("problem") or "no token yet; watches wait in the queue until you log in",
+                hint="run `scrobblerd auth`",
+            )
+
     def notice_new_login(self) -> None:
         """`scrobblerd auth` in another process rewrote the token file: deliver now rather than
         at the next auth re-check (one stat call)."""

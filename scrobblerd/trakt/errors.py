@@ -8,6 +8,7 @@ unreadable bodies), PermanentError (other 4xx, bodies of the wrong shape) and Un
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,7 +39,20 @@ CUSTOM_APP_REMOVED = (
 )
 BUILT_IN_APP_REJECTED = "Trakt refused scrobblerd's built-in app; see the README's troubleshooting"
 
+ACCOUNT_PROBLEMS = {
+    ACCOUNT_LIMIT: "the Trakt account hit a limit (HTTP 420)",
+    ACCOUNT_LOCKED: "the Trakt account is locked (HTTP 423); writes wait until Trakt unlocks it",
+    VIP_ONLY: "a Trakt feature needs a VIP account (HTTP 426)",
+}
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+
 T = TypeVar("T")
+
+
+def account_problem(message: str | None) -> str | None:
+    """What an error message (ours, "...: HTTP 423 ...") says about the account, or None."""
+    found = _HTTP_STATUS.search(message or "")
+    return ACCOUNT_PROBLEMS.get(int(found.group(1))) if found else None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -15,6 +15,7 @@ from scrobblerd.players import registry
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
 from scrobblerd.trakt.auth import auth_status
+from scrobblerd.trakt.errors import account_problem
 
 LAST_SCROBBLES = 5
 
@@ -35,7 +36,7 @@ def build_status(
     auth = auth_status(config)
     counts = deliveries.counts(store)
     last = [h.to_json() for h in store.history(limit=LAST_SCROBBLES)]
-    return {
+    report = {
         "authorized": bool(auth.get("authorized")),
         "expires_at": auth.get("expires_at"),
         "username": auth.get("username"),
@@ -47,6 +48,34 @@ def build_status(
         "last_scrobbles": last,
         **unsaved_report(unsaved),
     }
+    delivery = _mapping(store.kv_get("delivery"))
+    report["problems"] = problems(report, delivery.get("last_error"))
+    return report
+
+
+def problems(report: Mapping[str, Any], delivery_error: Any) -> list[str]:
+    """The report's problems in a line each; `scrobblerd doctor` says how to fix each."""
+    found = []
+    if report["needs_reauth"]:
+        found.append("Trakt refused the login: watches wait in the queue until `scrobblerd auth`")
+    elif not report["authorized"]:
+        found.append("not logged in to Trakt: watches wait in the queue until `scrobblerd auth`")
+    account = account_problem(delivery_error if isinstance(delivery_error, str) else None)
+    if account:
+        found.append(account)
+    if report["daemon"].get("running"):
+        found += [
+            f"{n} is enabled but not connected"
+            for n, p in report["players"].items()
+            if p["enabled"] and not p["connected"]
+        ]
+    else:
+        found.append("the daemon is not running: nothing is watched")
+    if report["queue_failed"]:
+        found.append(f"{report['queue_failed']} delivery(ies) failed for good")
+    if report["unsaved_watches"]:
+        found.append(f"{report['unsaved_watches']} watch(es) held in memory: the database refuses writes")
+    return found
 
 
 def unsaved_report(unsaved: Mapping[str, Any] | None) -> dict[str, Any]:

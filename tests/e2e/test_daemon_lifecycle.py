@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import authorise, daemon_config
+from tests.e2e.conftest import authorise, daemon_config, mpv_config
 from tests.e2e.harness import DaemonProcess, NotifySocket
 from tests.trakt_server import FakeTrakt
 
@@ -179,3 +179,25 @@ def test_watches_wait_for_a_login_and_go_out_right_after_it(
             assert daemon.stop() == 0
         finally:
             daemon.kill()
+
+
+def test_a_new_user_is_told_at_start_what_is_missing(
+    tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path
+) -> None:
+    """`scrobblerd run` before `scrobblerd auth`, with no mpv running: the log says once that
+    watches wait until `scrobblerd auth`, and that mpv needs --input-ipc-server."""
+    config = mpv_config(tmp_path, trakt, mpv_socket)
+    daemon = DaemonProcess(config)
+    try:
+        assert daemon.wait_event("daemon_ready", 20) is not None, daemon.log_text()
+        login = daemon.wait_event("trakt_not_authorised", 5)
+        assert login is not None, daemon.log_text()
+        assert login["hint"] == "run `scrobblerd auth`" and "wait in the queue" in login["detail"]
+        waiting = daemon.wait_event("player_waiting", 5)
+        assert waiting is not None, daemon.log_text()
+        assert waiting["hint"] == f"start mpv with --input-ipc-server={mpv_socket}"
+        assert daemon.stop(timeout=15) == 0
+    finally:
+        daemon.kill()
+    events = [line for line in daemon.log_text().splitlines() if "trakt_not_authorised" in line]
+    assert len(events) == 1  # said once, not on every retry

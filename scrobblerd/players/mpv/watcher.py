@@ -94,6 +94,11 @@ def expand_paths(patterns: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _absent(exc: OSError) -> bool:
+    """No socket file at all (rather than a stale or refused one): mpv runs without IPC, or not at all."""
+    return isinstance(exc, FileNotFoundError)
+
+
 def player_id(path: str) -> str:
     return f"mpv:{path}"
 
@@ -246,7 +251,8 @@ class _Loop:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             if path not in self._waiting:
-                self._log.info("player_waiting", player=player, reason=reason)
+                extra = {"hint": f"start mpv with --input-ipc-server={path}"} if _absent(exc) else {}
+                self._log.info("player_waiting", player=player, reason=reason, **extra)
             self._waiting[path] = reason
             return
         tracker = MpvTracker(player, ipc.get)
