@@ -311,13 +311,19 @@ def test_refused_refresh_marks_needs_reauth(
     manager = TokenManager(store, oauth)
     manager.store_login({**fake.issue_token(), "refresh_token": "revoked"}, "sean")
     fake.expire_access_tokens()
-    with TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api:
+    with (
+        TraktClient(TraktConfig(api_url=fake.url, auth_url=fake.auth_url), manager) as api,
+        structlog.testing.capture_logs() as logged,
+    ):
         with pytest.raises(UnauthorizedError):
             api.scrobble(ActionKind.STOP, MATRIX, 90.0)
         before = len(fake.requests)
         with pytest.raises(UnauthorizedError, match="scrobblerd auth"):
             api.scrobble(ActionKind.STOP, MATRIX, 90.0)
         assert len(fake.requests) == before  # no more pointless calls until re-auth
+        assert manager.refresh_if_due() is False
+    refused = [e for e in logged if e["event"] == "token_refresh_refused"]
+    assert len(refused) == 1 and refused[0]["hint"] == "run scrobblerd auth"  # said once, clearly
     assert json.loads(store.path.read_text())["needs_reauth"] is True
     cfg = Config(state_dir=store.path.parent)
     assert auth_status(cfg) | {"expires_at": None} == {

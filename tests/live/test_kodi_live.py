@@ -16,17 +16,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scrobblerd.doctor.players import kodi_check
 from scrobblerd.models import EventKind, PlayerEvent, PlayerStatus
 from scrobblerd.players.kodi import watcher as kodi_watcher
 from scrobblerd.players.kodi.rpc import HttpRpc, KodiConnectionError
 from scrobblerd.players.kodi.settings import KodiConfig
 from scrobblerd.players.kodi.watcher import KodiWatcher
+from scrobblerd.secret import Secret
 from tests.conftest import require_binary
 from tests.live.run_kodi import (
     KodiProcess,
@@ -321,6 +323,11 @@ def test_http_fallback_against_real_kodi_in_private_netns(tmp_path: Path, media_
     assert seeked["position"] == pytest.approx(10, abs=2)
     assert stopped["position"] == pytest.approx(seeked["position"], abs=3)
     assert result["wrong_password"] == "unauthorized"
+    # scrobblerd doctor against the same Kodi: the web server's login right, then wrong
+    right, wrong = result["doctor"]["right"], result["doctor"]["wrong_password"]
+    assert right["ok"] is True and "web server on" in right["detail"], right
+    assert wrong["ok"] is False and "refused the login (HTTP 401)" in wrong["detail"]
+    assert "players.kodi.username/password" in wrong["fix"]
 
 
 def http_fallback_scenario(work: Path, plain: Path) -> dict[str, Any]:
@@ -363,9 +370,15 @@ def http_fallback_scenario(work: Path, plain: Path) -> dict[str, Any]:
             wrong_password = bad.status().state
         finally:
             bad.close()
+        tcp_on = KodiConfig(enabled=True, port=kodi.port, http_port=web_port, password=Secret("kodi"))
+        doctor = {
+            "right": kodi_check(tcp_on).to_json(),
+            "wrong_password": kodi_check(replace(tcp_on, password=Secret("guess"))).to_json(),
+        }
     return {
         "connected": connected,
         "wrong_password": wrong_password,
+        "doctor": doctor,
         "events": [
             {"kind": e.kind.value, "position": e.position, "duration": e.duration, "paused": e.paused}
             | {"path": e.media.path if e.media else None}
