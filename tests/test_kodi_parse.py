@@ -161,12 +161,46 @@ def test_decoder_multibyte_split_and_garbage() -> None:
     assert decoder.malformed == 3
 
 
-def test_decoder_never_ending_frame_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kodi_rpc, "MAX_BUFFER", 100)
+def test_decoder_drops_an_oversized_frame_to_its_end_and_a_never_ending_one_by_resync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kodi_rpc, "MAX_MESSAGE", 100)
+    monkeypatch.setattr(kodi_rpc, "RESYNC_AFTER", 400)
     decoder = StreamDecoder()
-    assert decoder.feed(b'{"a":"' + b"x" * 200) == []
-    assert decoder.malformed == 1
-    assert decoder.feed(b'{"b":1}') == [{"b": 1}]
+    big = b'{"a":"' + b"{x}" * 100 + b'", "b": {"c": 1}}'
+    assert decoder.feed(big[:150]) == []
+    assert decoder.feed(big[150:] + b'{"b":1}') == [{"b": 1}]
+    assert (decoder.oversized, decoder.malformed) == (1, 0)
+    assert decoder.feed(b'{"a":"' + b"x" * 500) == []  # a string that never closes
+    assert decoder.oversized == 2
+    assert decoder.feed(b'{"b":2}') == [{"b": 2}]
+
+
+def test_decoder_rejects_a_deep_frame_without_decoding_it() -> None:
+    decoder = StreamDecoder()
+    deep = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert decoder.feed(deep + b'{"ok":1}') == [{"ok": 1}]
+    assert decoder.too_deep == 1
+    assert decoder.feed(b'{"a":' + b"[" * 60 + b"]" * 60 + b"}") == [{"a": decoder_deep(60)}]
+
+
+def decoder_deep(levels: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_decoder_keeps_no_more_than_the_limit_of_a_large_message_fed_in_small_chunks() -> None:
+    """10 MB in 64 KiB chunks is skipped to its end and the next message still arrives (its
+    CPU cost, linear now, is measured by `python -m bench framing`)."""
+    decoder = StreamDecoder()
+    body = b'{"jsonrpc":"2.0","method":"Other.Big","params":{"data":"' + b"y" * 10_000_000 + b'"}}'
+    for i in range(0, len(body), 65536):
+        assert decoder.feed(body[i : i + 65536]) == []
+        assert sum(map(len, decoder._parts)) <= kodi_rpc.MAX_MESSAGE
+    assert decoder.feed(b'{"after":1}') == [{"after": 1}]
+    assert decoder.oversized == 1
 
 
 # -- transitions (pure) -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import socket
 import time
 from collections import deque
@@ -23,7 +24,9 @@ from scrobblerd.players.kodi.parse import Notification, parse_notification
 
 CONNECT_TIMEOUT = 2.0  # seconds for a TCP connect to a local or LAN Kodi
 CALL_TIMEOUT = 5.0  # seconds for one request; Kodi blocked by a modal dialog never answers
-MAX_BUFFER = 8 * 1024 * 1024  # characters of undecodable input before it is dropped
+MAX_MESSAGE = 4 * 1024 * 1024  # characters; Kodi's largest replies to us are a few KiB
+MAX_DEPTH = 64  # nesting levels; Kodi's deepest message to us is about 5
+RESYNC_AFTER = 4 * MAX_MESSAGE  # characters of one unfinished frame before the stream is resynchronised
 
 Rpc = Callable[..., Any]  # rpc(method, params=None) -> result; raises PlayerError subclasses
 
@@ -40,71 +43,110 @@ class KodiRpcError(PlayerError):
     """Kodi answered a request with a JSON-RPC error object."""
 
 
-def _frame_end(text: str) -> int | None:
-    """End index of the first balanced {...} in `text`, strings respected; None if incomplete."""
-    depth, in_string, escaped = 0, False, False
-    for index, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth <= 0:
-                return index + 1
-    return None
+_OUTSIDE = re.compile(r'[{}\[\]"]')  # what changes the framing state outside a string
+_INSIDE = re.compile(r'["\\]')  # ... and inside one
 
 
 class StreamDecoder:
-    """Splits Kodi's delimiter-less stream into JSON objects. Input that can never become an
-    object (garbage between objects, a balanced frame that is not JSON) is dropped and counted."""
+    """Splits Kodi's delimiter-less stream into JSON objects in one pass: each character is
+    looked at once, however the stream is cut (a regular expression jumps between the brackets
+    and quotes that matter), and each complete frame is decoded once.
+
+    Dropped and counted: garbage between objects, a frame that is not JSON (`malformed`), a frame
+    over MAX_MESSAGE characters (`oversized`, skipped to its end without being kept) and one
+    nested deeper than MAX_DEPTH (`too_deep`, never handed to the JSON decoder)."""
 
     def __init__(self) -> None:
-        self._json = json.JSONDecoder()
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buf = ""
+        self._parts: list[str] = []
+        self._size = 0
+        self._depth = 0
+        self._in_string = False
+        self._skip_next = False  # the character after a backslash inside a string
+        self._too_big = False
+        self._too_deep = False
         self.malformed = 0
+        self.oversized = 0
+        self.too_deep = 0
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        self._buf += self._utf8.decode(data)
+        text = self._utf8.decode(data)
         out: list[dict[str, Any]] = []
-        while True:
-            self._skip_to_object()
-            if not self._buf:
-                return out
-            try:
-                obj, end = self._json.raw_decode(self._buf)
-            except json.JSONDecodeError:
-                frame = _frame_end(self._buf)
-                if frame is None:  # a partial object: wait for more, unless it can never end
-                    if len(self._buf) > MAX_BUFFER:
-                        self._drop(len(self._buf))
-                    return out
-                self._drop(frame)
+        pos = 0
+        while pos < len(text):
+            if self._depth == 0:
+                pos = self._to_next_frame(text, pos)
                 continue
-            self._buf = self._buf[end:]
+            start, end = pos, self._scan(text, pos)
+            self._keep(text[start:end])
+            pos = end
+            if self._depth == 0:
+                self._finish(out)
+        return out
+
+    def _to_next_frame(self, text: str, pos: int) -> int:
+        start = text.find("{", pos)
+        if text[pos : start if start >= 0 else len(text)].strip():
+            self.malformed += 1  # garbage between objects
+        if start < 0:
+            return len(text)
+        self._depth, self._in_string, self._skip_next = 1, False, False
+        self._parts, self._size, self._too_big, self._too_deep = ["{"], 1, False, False
+        return start + 1
+
+    def _scan(self, text: str, pos: int) -> int:
+        """Advance through `text` until the frame ends (returns the index after it) or the text does."""
+        while True:
+            if self._skip_next:
+                if pos >= len(text):
+                    return pos
+                self._skip_next, pos = False, pos + 1
+            match = (_INSIDE if self._in_string else _OUTSIDE).search(text, pos)
+            if match is None:
+                return len(text)
+            char, pos = match.group(), match.end()
+            if self._in_string:
+                if char == "\\":
+                    self._skip_next = True
+                else:
+                    self._in_string = False
+            elif char == '"':
+                self._in_string = True
+            elif char in "{[":
+                self._depth += 1
+                self._too_deep = self._too_deep or self._depth > MAX_DEPTH
+            else:
+                self._depth -= 1
+                if self._depth == 0:
+                    return pos
+
+    def _keep(self, piece: str) -> None:
+        self._size += len(piece)
+        if self._depth and self._size > RESYNC_AFTER:  # a frame that never ends: start over
+            self.oversized, self._depth, self._parts = self.oversized + 1, 0, []
+            return
+        if self._too_big or self._too_deep:
+            return
+        if self._size > MAX_MESSAGE:
+            self._too_big, self._parts = True, []
+            return
+        self._parts.append(piece)
+
+    def _finish(self, out: list[dict[str, Any]]) -> None:
+        frame, self._parts = "".join(self._parts), []
+        if self._too_deep:
+            self.too_deep += 1
+        elif self._too_big:
+            self.oversized += 1
+        else:
+            try:
+                obj = json.loads(frame)
+            except ValueError:
+                obj = None
             if isinstance(obj, dict):
                 out.append(obj)
             else:
                 self.malformed += 1
-
-    def _skip_to_object(self) -> None:
-        self._buf = self._buf.lstrip()
-        if self._buf and self._buf[0] != "{":
-            start = self._buf.find("{")
-            self._drop(start if start >= 0 else len(self._buf))
-            self._buf = self._buf.lstrip()
-
-    def _drop(self, count: int) -> None:
-        self._buf = self._buf[count:]
-        self.malformed += 1
 
 
 def _result(method: str, reply: Any) -> Any:
@@ -119,12 +161,18 @@ def _result(method: str, reply: Any) -> Any:
 class TcpRpc:
     """Requests and notifications on one TCP connection, used from one thread only."""
 
-    def __init__(self, sock: socket.socket, on_malformed: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_malformed: Callable[[int], None],
+        on_rejected: Callable[[str], None] | None = None,
+    ) -> None:
         self._sock = sock
         self._decoder = StreamDecoder()
         self._inbox: deque[dict[str, Any]] = deque()
         self._next_id = 0
         self._on_malformed = on_malformed
+        self._on_rejected = on_rejected
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         self._next_id += 1
@@ -167,10 +215,15 @@ class TcpRpc:
             raise KodiConnectionError(f"read failed: {exc}") from exc
         if not data:
             raise KodiConnectionError("connection closed by Kodi")
-        before = self._decoder.malformed
-        self._inbox.extend(self._decoder.feed(data))
-        if self._decoder.malformed != before:
-            self._on_malformed(self._decoder.malformed)
+        decoder = self._decoder
+        before = (decoder.malformed, decoder.oversized, decoder.too_deep)
+        self._inbox.extend(decoder.feed(data))
+        if decoder.malformed != before[0]:
+            self._on_malformed(decoder.malformed)
+        if self._on_rejected is not None and decoder.oversized != before[1]:
+            self._on_rejected(f"a message over {MAX_MESSAGE} characters was skipped")
+        if self._on_rejected is not None and decoder.too_deep != before[2]:
+            self._on_rejected(f"a message nested deeper than {MAX_DEPTH} levels was skipped")
 
 
 class HttpRpc:

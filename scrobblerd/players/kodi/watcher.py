@@ -59,6 +59,7 @@ class KodiWatcher(ThreadedWatcher):
         self._unauthorized = False
         self._tracker: Tracker | None = None
         self._malformed_logged = False
+        self._rejected_logged: set[str] = set()
 
     def status(self) -> Mapping[str, PlayerStatus]:
         current = self._tracker.current if self._tracker is not None else None
@@ -90,7 +91,7 @@ class KodiWatcher(ThreadedWatcher):
         except OSError as exc:
             return self._http_session(tracker, stop, f"tcp: {exc.__class__.__name__}")
         with sock:
-            self._tcp_session(TcpRpc(sock, self._log_malformed), tracker, stop)
+            self._tcp_session(TcpRpc(sock, self._log_malformed, self._log_rejected), tracker, stop)
         return True
 
     def _tcp_session(self, conn: TcpRpc, tracker: Tracker, stop: threading.Event) -> None:
@@ -164,6 +165,12 @@ class KodiWatcher(ThreadedWatcher):
     def _mark_lost(self, reason: str) -> None:
         self._presence.lost(reason)
         self._problem = reason
+
+    def _log_rejected(self, reason: str) -> None:
+        """Absurd messages (too large, too deep): said once per kind, the connection carries on."""
+        if reason not in self._rejected_logged:
+            self._rejected_logged.add(reason)
+            self._log.warning("player_message_rejected", player=self.player_id, reason=reason)
 
     def _log_malformed(self, count: int) -> None:
         if not self._malformed_logged:
