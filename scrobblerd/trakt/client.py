@@ -19,7 +19,7 @@ import requests
 import structlog
 
 import scrobblerd
-from scrobblerd import metrics
+from scrobblerd import deadline, metrics
 from scrobblerd.config.settings import DEFAULT_CLIENT_ID, TraktConfig
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, Movie, Show
@@ -132,7 +132,7 @@ class TraktClient(PlaybackCalls):
         self._auth_base = config.auth_url.rstrip("/")  # Trakt: OAuth never goes to the API host
         self._app = {"app_version": app_version, "app_date": app_date}
         self.last_answer: tuple[str | None, float] | None = None  # (Date header, our time) of the last answer
-        self._session = requests.Session()
+        self._session = deadline.install(requests.Session())
         self._session.verify = True  # never configurable: tokens travel in these requests
         self._session.headers.update(
             {
@@ -160,8 +160,9 @@ class TraktClient(PlaybackCalls):
         url = (base or self._base) + path
         started = time.monotonic()
         try:
-            resp = self._session.request(
-                method, url, headers=headers, timeout=self._config.timeout, verify=True, **kw
+            # The timeout bounds the whole exchange, not each read: a peer that drips never holds us.
+            resp = deadline.request(
+                self._session, method, url, total=self._config.timeout, headers=headers, verify=True, **kw
             )
         except requests.Timeout:
             metrics.count(metrics.TRAKT_REQUESTS, endpoint=what, status="timeout")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from scrobblerd.models import EventKind, Ids, MediaRef
+from scrobblerd.players import fields
 
 # Kodi uniqueid type -> Trakt id name. For episodes `imdbnumber` is the *default* uniqueid
 # (usually tvdb), so only `uniqueid` is trusted there.
@@ -22,16 +23,12 @@ def time_to_seconds(value: Any) -> float | None:
     (milliseconds are negative right after a start)."""
     if not isinstance(value, Mapping):
         return None
-    try:
-        total = (
-            float(value.get("hours", 0)) * 3600
-            + float(value.get("minutes", 0)) * 60
-            + float(value.get("seconds", 0))
-            + float(value.get("milliseconds", 0)) / 1000
-        )
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, total)
+    parts = [value.get(k, 0) for k in ("hours", "minutes", "seconds", "milliseconds")]
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) and abs(p) <= 1e7 for p in parts):
+        return None  # NaN fails the bound too
+    hours, minutes, secs, millis = parts
+    total = hours * 3600 + minutes * 60 + secs + millis / 1000
+    return fields.seconds(max(0.0, float(total)))
 
 
 class Progress(NamedTuple):
@@ -43,11 +40,11 @@ class Progress(NamedTuple):
 
 def parse_properties(props: Mapping[str, Any]) -> Progress:
     """A Player.GetProperties result (time, totaltime, speed, type)."""
-    speed = props.get("speed")
+    speed = fields.rate(props.get("speed"))
     return Progress(
         position=time_to_seconds(props.get("time")),
         duration=time_to_seconds(props.get("totaltime")) or None,
-        speed=float(speed) if isinstance(speed, int | float) else 1.0,
+        speed=speed if speed is not None else 1.0,
         is_video=props.get("type", "video") == "video",
     )
 
@@ -68,7 +65,8 @@ def parse_ids(raw: Any) -> Ids:
 
 
 def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    checked = fields.text(value)
+    return checked.strip() or None if checked is not None else None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -77,7 +75,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _number(value: Any, minimum: int) -> int | None:
     """Kodi uses -1 (season, episode) and 0 (year) for "unknown"."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= minimum else None
+    return fields.number(value, minimum)
 
 
 def parse_item(item: Mapping[str, Any], show: Mapping[str, Any] | None = None) -> MediaRef:
@@ -125,11 +123,10 @@ def parse_notification(message: Mapping[str, Any]) -> Notification | None:
         return Notification(method)
     player = _mapping(data.get("player"))
     item = _mapping(data.get("item"))
-    speed = player.get("speed")
     return Notification(
         method=method,
         playerid=_number(player.get("playerid"), 0),
-        speed=float(speed) if isinstance(speed, int | float) else None,
+        speed=fields.rate(player.get("speed")),
         end=data.get("end") is True,
         item=item,
         time=time_to_seconds(player.get("time")),

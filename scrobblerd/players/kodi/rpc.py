@@ -19,7 +19,9 @@ from typing import Any
 
 import requests
 
+from scrobblerd import deadline
 from scrobblerd.errors import PlayerError
+from scrobblerd.players import fields
 from scrobblerd.players.kodi.parse import Notification, parse_notification
 
 CONNECT_TIMEOUT = 2.0  # seconds for a TCP connect to a local or LAN Kodi
@@ -231,7 +233,7 @@ class HttpRpc:
 
     def __init__(self, url: str, username: str, password: str) -> None:
         self.url = url
-        self._session = requests.Session()
+        self._session = deadline.install(requests.Session())
         self._session.auth = (username, password)
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -239,7 +241,15 @@ class HttpRpc:
         if params is not None:
             body["params"] = params
         try:
-            response = self._session.post(self.url, json=body, timeout=(CONNECT_TIMEOUT, CALL_TIMEOUT))
+            response = deadline.request(  # the whole request within CALL_TIMEOUT, not per read
+                self._session,
+                "POST",
+                self.url,
+                json=body,
+                connect=CONNECT_TIMEOUT,
+                total=CALL_TIMEOUT,
+                max_bytes=MAX_MESSAGE,
+            )
         except requests.RequestException as exc:
             raise KodiConnectionError(f"{method}: {exc.__class__.__name__}") from exc
         if response.status_code == 401:
@@ -247,9 +257,12 @@ class HttpRpc:
         if response.status_code != 200:
             raise KodiConnectionError(f"{method}: HTTP {response.status_code}")
         try:
-            return _result(method, response.json())
+            reply = fields.loads(response.content)
+        except fields.MessageRejected as exc:
+            raise KodiConnectionError(f"{method}: reply refused: {exc}") from None
         except ValueError as exc:
             raise KodiConnectionError(f"{method}: reply is not JSON") from exc
+        return _result(method, reply)
 
     def close(self) -> None:
         self._session.close()

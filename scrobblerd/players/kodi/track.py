@@ -55,12 +55,16 @@ class Tracker:
         self._last_kind: EventKind | None = None
         self._pending_start: Mapping[str, Any] | None = None
         self._shows: dict[int, Mapping[str, Any]] = {}
+        self.bad_fields: set[str] = set()  # replies of the wrong shape that were dropped
 
     def sample(self, rpc: Rpc, playerid: int | None = None, media: MediaRef | None = None) -> Snapshot | None:
         """The video player now; None when no video plays."""
         if playerid is None:
             players = rpc("Player.GetActivePlayers")
-            videos = [_mapping(p) for p in players or [] if _mapping(p).get("type") == "video"]
+            if not isinstance(players, list):  # Kodi: always a list; anything else is dropped
+                self.bad_fields.add("Player.GetActivePlayers")
+                players = []
+            videos = [_mapping(p) for p in players if _mapping(p).get("type") == "video"]
             playerid = _number(videos[0].get("playerid"), 0) if videos else None
             if playerid is None:
                 return None

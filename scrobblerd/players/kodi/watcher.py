@@ -60,6 +60,7 @@ class KodiWatcher(ThreadedWatcher):
         self._tracker: Tracker | None = None
         self._malformed_logged = False
         self._rejected_logged: set[str] = set()
+        self._said_fields: set[str] = set()
 
     def status(self) -> Mapping[str, PlayerStatus]:
         current = self._tracker.current if self._tracker is not None else None
@@ -109,11 +110,18 @@ class KodiWatcher(ThreadedWatcher):
             self._mark_lost(str(exc))
 
     def _guarded(self, step: Callable[..., None], *args: Any) -> None:
-        """Kodi refusing one request (an error reply) is logged; only the transport ends a session."""
+        """Kodi refusing one request (an error reply) is logged; only the transport ends a session.
+        A reply of the wrong shape was dropped by the tracker: said once per kind."""
         try:
             step(*args)
         except KodiRpcError as exc:
             self._log.warning("kodi_request_failed", player=self.player_id, error=str(exc))
+        tracker = self._tracker
+        if tracker is not None and tracker.bad_fields:
+            for name in sorted(tracker.bad_fields - self._said_fields):
+                self._log.warning("player_field_dropped", player=self.player_id, problem=name)
+            self._said_fields |= tracker.bad_fields
+            tracker.bad_fields.clear()
 
     def _http_session(self, tracker: Tracker, stop: threading.Event, why: str) -> bool:
         if not self.config.http_port:

@@ -13,19 +13,25 @@ from collections import deque
 from typing import Any
 
 from scrobblerd.errors import PlayerError
+from scrobblerd.players import fields
 
 # mpv answers IPC requests from its core loop within milliseconds; silence this long means a
 # hung mpv or a socket that is not mpv's.
 REQUEST_TIMEOUT = 3.0  # seconds
 
 
-def split_lines(buffer: bytes) -> tuple[list[dict[str, Any]], bytes]:
-    """Complete newline-delimited JSON messages in `buffer`, and the incomplete rest."""
+def split_lines(buffer: bytes, rejected: list[str] | None = None) -> tuple[list[dict[str, Any]], bytes]:
+    """Complete newline-delimited JSON messages in `buffer`, and the incomplete rest. A line
+    too large or too deep is skipped and its reason appended to `rejected`."""
     *lines, rest = buffer.split(b"\n")
     messages = []
     for line in lines:
         try:
-            message = json.loads(line.decode("utf-8", "replace"))
+            message = fields.loads(line)
+        except fields.MessageRejected as exc:
+            if rejected is not None:
+                rejected.append(str(exc))
+            continue
         except ValueError:
             continue  # mpv writes only JSON; a broken line is noise, not a reason to disconnect
         if isinstance(message, dict):
@@ -40,7 +46,9 @@ class MpvIpc:
         self._sock = sock
         self._buffer = b""
         self._next_id = 0
+        self._discarding = False
         self.pending: deque[dict[str, Any]] = deque()
+        self.rejected: list[str] = []  # why messages were skipped; the watcher says so and clears it
 
     @classmethod
     def connect(cls, path: str, timeout: float = REQUEST_TIMEOUT) -> MpvIpc:
@@ -102,7 +110,15 @@ class MpvIpc:
             raise PlayerError(f"mpv connection lost: {exc}") from exc
         if not data:
             raise PlayerError("mpv closed the connection")
-        messages, self._buffer = split_lines(self._buffer + data)
+        if self._discarding:  # the rest of a line that was already too long
+            cut = data.find(b"\n")
+            if cut < 0:
+                return []
+            self._discarding, data = False, data[cut + 1 :]
+        messages, self._buffer = split_lines(self._buffer + data, self.rejected)
+        if len(self._buffer) > fields.MAX_MESSAGE:  # a line that never ends: dropped as it comes
+            self.rejected.append(f"a line over {fields.MAX_MESSAGE} bytes")
+            self._buffer, self._discarding = b"", True
         return messages
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
+from scrobblerd.players import fields
 
 # Read when a file is announced: what identification gets to see.
 MEDIA_PROPS = ("path", "working-directory", "media-title", "metadata")
@@ -53,12 +54,12 @@ def resolve_path(path: str | None, working_dir: str | None) -> str | None:
     return os.path.normpath(os.path.join(working_dir, path))
 
 
-def tags_from_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
+def tags_from_metadata(metadata: Any, bad: set[str] | None = None) -> dict[str, str]:
     """The identification-relevant container tags, under stable lower-case names."""
     tags: dict[str, str] = {}
-    for key, value in (metadata or {}).items():
+    for key, value in fields.mapping(metadata, "metadata", bad).items():
         name = TAG_KEYS.get(str(key).lower())
-        text = str(value).strip()
+        text = (fields.text(value, f"metadata.{key}", bad) or "").strip() if name else ""
         if not name or not text or name in tags:
             continue
         if name == "year":
@@ -69,17 +70,21 @@ def tags_from_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     return tags
 
 
-def media_from_props(props: Mapping[str, Any]) -> MediaRef | None:
-    """A MediaRef from mpv properties (`MEDIA_PROPS`); None when nothing is loaded."""
-    path = resolve_path(props.get("path"), props.get("working-directory"))
+def media_from_props(props: Mapping[str, Any], bad: set[str] | None = None) -> MediaRef | None:
+    """A MediaRef from mpv properties (`MEDIA_PROPS`); None when nothing is loaded. A field of
+    the wrong type or size is left out and named in `bad`."""
+    path = resolve_path(
+        fields.text(props.get("path"), "path", bad),
+        fields.text(props.get("working-directory"), "working-directory", bad),
+    )
     if path is None:
         return None
-    title = props.get("media-title") or None
-    return MediaRef(path=path, title=title, tags=tags_from_metadata(props.get("metadata")))
+    title = fields.text(props.get("media-title"), "media-title", bad)
+    return MediaRef(path=path, title=title, tags=tags_from_metadata(props.get("metadata"), bad))
 
 
 def end_file_kind(reason: str | None) -> EventKind | None:
-    return END_REASONS.get(reason or "")
+    return END_REASONS.get(reason) if isinstance(reason, str) else None
 
 
 # -- the per-player state ----------------------------------------------------------------------
@@ -105,6 +110,7 @@ class MpvTracker:
         self._clock = clock
         self._mono = monotonic
         self.props: dict[str, Any] = {}
+        self.bad_fields: set[str] = set()  # fields mpv sent that were dropped (the watcher says so)
         self.media: MediaRef | None = None
         self.duration: float | None = None
         self.paused: bool | None = None
@@ -169,8 +175,8 @@ class MpvTracker:
 
     def _on_property(self, name: str, value: Any) -> list[PlayerEvent]:
         self.props[name] = value
-        if name == "duration" and isinstance(value, int | float):
-            self.duration = float(value)
+        if name == "duration" and value is not None:
+            self.duration = fields.seconds(value, "duration", self.bad_fields)
         elif name == "pause" and isinstance(value, bool) and value != self.paused:
             self.paused = value
             if self.announced:
@@ -216,12 +222,11 @@ class MpvTracker:
         return [self._event(kind, position)] if kind is not None else []
 
     def _announce(self) -> list[PlayerEvent]:
-        media = media_from_props({name: self._query(name) for name in MEDIA_PROPS})
+        media = media_from_props({name: self._query(name) for name in MEDIA_PROPS}, self.bad_fields)
         if media is None:
             return []
         self.media = media
-        duration = self._query("duration")
-        self.duration = float(duration) if isinstance(duration, int | float) else None
+        self.duration = fields.seconds(self._query("duration"), "duration", self.bad_fields)
         self.paused = self._query("pause") is True
         self.announced = True
         self._seek_pending = False
@@ -229,13 +234,13 @@ class MpvTracker:
         return [self._event(kind, self._read_position())]
 
     def _read_position(self) -> float | None:
-        position = self._query("time-pos")
-        if not isinstance(position, int | float):
-            percent = self._query("percent-pos")
-            if not isinstance(percent, int | float) or not self.duration:
+        position = fields.seconds(self._query("time-pos"), "time-pos", self.bad_fields)
+        if position is None:
+            percent = fields.fraction(self._query("percent-pos"), 100.0, "percent-pos", self.bad_fields)
+            if percent is None or not self.duration:
                 return self.estimate_position()
             position = percent * self.duration / 100.0
-        self._pos, self._pos_at = float(position), self._mono()
+        self._pos, self._pos_at = position, self._mono()
         return self._pos
 
     def _event(self, kind: EventKind, position: float | None) -> PlayerEvent:

@@ -80,6 +80,7 @@ class _Link:
 
     def __init__(self, path: str, ipc: MpvIpc, tracker: MpvTracker, next_tick: float) -> None:
         self.path, self.ipc, self.tracker, self.next_tick = path, ipc, tracker, next_tick
+        self.said: set[tuple[str, str]] = set()  # problems already logged for this connection
 
 
 def expand_paths(patterns: tuple[str, ...]) -> list[str]:
@@ -200,6 +201,17 @@ class _Loop:
     def _pump(self, link: _Link) -> None:
         while link.ipc.pending:
             self._emit(link.tracker.handle(link.ipc.pending.popleft()))
+        self._say_once(link, "player_message_rejected", link.ipc.rejected)
+        self._say_once(link, "player_field_dropped", sorted(link.tracker.bad_fields))
+        link.ipc.rejected.clear()
+        link.tracker.bad_fields.clear()
+
+    def _say_once(self, link: _Link, event: str, problems: list[str]) -> None:
+        """Odd input is dropped where it arrives; each kind is said once per connection."""
+        for problem in problems:
+            if (event, problem) not in link.said:
+                link.said.add((event, problem))
+                self._log.warning(event, player=player_id(link.path), problem=problem)
 
     def _tick_link(self, link: _Link) -> None:
         self._emit(link.tracker.tick())

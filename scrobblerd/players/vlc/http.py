@@ -6,11 +6,13 @@ from typing import Any
 
 import requests
 
+from scrobblerd import deadline
 from scrobblerd.errors import PlayerError
+from scrobblerd.players import fields
 
 STATUS_PATH = "/requests/status.json"
 PLAYLIST_PATH = "/requests/playlist.json"
-REQUEST_TIMEOUT = 2.0  # seconds; VLC's Lua HTTP answers in ~25 ms, anything slower is a hung VLC
+REQUEST_TIMEOUT = 2.0  # seconds for a whole request; VLC's Lua HTTP answers in ~25 ms
 
 
 class VlcUnreachable(PlayerError):
@@ -27,7 +29,7 @@ class VlcHttp:
     def __init__(self, url: str, password: str) -> None:
         self.url = url.rstrip("/")
         self.requests_made = 0  # status.json and playlist.json requests, for benchmarks
-        self._session = requests.Session()
+        self._session = deadline.install(requests.Session())
         self._session.auth = ("", password)
 
     def close(self) -> None:
@@ -36,13 +38,20 @@ class VlcHttp:
     def get(self, path: str) -> Any:
         self.requests_made += 1
         try:
-            with self._session.get(self.url + path, timeout=REQUEST_TIMEOUT) as resp:
-                if resp.status_code == 401:  # VLC: wrong or missing password
-                    raise VlcUnauthorized("HTTP 401")
-                if resp.status_code != 200:  # VLC: 404 everywhere when no password is set
-                    raise PlayerError(f"HTTP {resp.status_code} from {path}")
-                return resp.json()
-        except requests.JSONDecodeError as exc:
-            raise PlayerError(f"{path} is not JSON: {exc}") from exc
+            # The whole request within REQUEST_TIMEOUT (not per read), the body within the size limit.
+            resp = deadline.request(
+                self._session, "GET", self.url + path, total=REQUEST_TIMEOUT, max_bytes=fields.MAX_MESSAGE
+            )
+        except deadline.BodyTooLarge as exc:
+            raise PlayerError(f"{path}: {exc}") from None
         except requests.RequestException as exc:
             raise VlcUnreachable(type(exc).__name__) from exc
+        with resp:
+            if resp.status_code == 401:  # VLC: wrong or missing password
+                raise VlcUnauthorized("HTTP 401")
+            if resp.status_code != 200:  # VLC: 404 everywhere when no password is set
+                raise PlayerError(f"HTTP {resp.status_code} from {path}")
+            try:
+                return fields.loads(resp.content)
+            except ValueError as exc:  # not JSON, too deep
+                raise PlayerError(f"{path} is not usable JSON: {exc}") from None

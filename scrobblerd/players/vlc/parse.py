@@ -5,7 +5,6 @@ No HTTP, threads or clocks here: time comes in as a parameter.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from scrobblerd.errors import PlayerError
 from scrobblerd.models import EventKind, MediaRef, PlayerEvent
+from scrobblerd.players import fields
 
 PROGRESS_EVERY = 5.0  # seconds between PROGRESS events while playing
 # VLC: `time` is whole seconds and `position` (0..1) moves only every ~0.3 s, so a smaller
@@ -84,8 +84,9 @@ class VlcSnapshot:
         return min(pos, duration) if duration is not None else pos
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def _num(value: Any, low: float = -1.0, high: float = fields.MAX_SECONDS) -> float | None:
+    """A number in [low, high] (VLC says -1 for "unknown"); NaN, infinities and absurd sizes are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         return None
     return float(value)
 
@@ -93,15 +94,15 @@ def _num(value: Any) -> float | None:
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 10:
+        value = int(value)
+    if isinstance(value, int) and -1 <= value <= fields.MAX_NUMBER:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
     return None
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return fields.text(value)
 
 
 def _clock_seconds(value: Any) -> float | None:
@@ -127,18 +128,18 @@ def parse_status(payload: Any, at: float = 0.0) -> VlcSnapshot:
     state = payload.get("state")
     if not isinstance(state, str) or state not in KNOWN_STATES:
         raise PlayerError(f"status.json has no known state: {state!r}")
-    fields = {
-        "time": _num(payload.get("time")),
+    checked = {
+        "time": _num(payload.get("time"), 0.0),
         "length": _num(payload.get("length")),
-        "position": _num(payload.get("position")),
+        "position": _num(payload.get("position"), 0.0, 1.0),
         "currentplid": _int(payload.get("currentplid")),
     }
     meta = _meta(payload)
     return VlcSnapshot(
         state=str(state),
-        time=fields["time"],
-        length=fields["length"],
-        position=fields["position"],
+        time=checked["time"],
+        length=checked["length"],
+        position=checked["position"],
         currentplid=_int(payload.get("currentplid")),
         filename=_str(meta.get("filename")),
         title=_str(meta.get("title")),
@@ -146,10 +147,10 @@ def parse_status(payload: Any, at: float = 0.0) -> VlcSnapshot:
         season=_int(meta.get("seasonNumber")),
         episode=_int(meta.get("episodeNumber")),
         url=_str(meta.get("url")),
-        rate=_num(payload.get("rate")) or 1.0,
+        rate=fields.rate(payload.get("rate")) or 1.0,
         precise_length=_clock_seconds(meta.get("DURATION")),
         at=at,
-        missing=tuple(name for name, value in fields.items() if value is None),
+        missing=tuple(name for name, value in checked.items() if value is None),
     )
 
 
