@@ -424,6 +424,16 @@ def test_auth_command_stores_a_0600_token_and_names_the_account(fake: FakeTrakt,
     assert not token_file.exists() and not fake.token_valid(saved["access_token"])
 
 
+def test_auth_shows_the_activation_page_on_the_auth_host(fake: FakeTrakt, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, fake)
+    fake.device_interval = 0.05
+    fake.device_script = [200]
+    fake.verification_url = "https://trakt.tv/activate"  # the address Trakt used to send
+    out = run_cli(cfg, "auth")
+    assert out.returncode == 0, out.stderr
+    assert "\n    https://auth.trakt.tv/activate\n" in out.stdout and "https://trakt.tv/" not in out.stdout
+
+
 def test_auth_command_reports_denial(fake: FakeTrakt, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, fake)
     fake.device_interval = 0.05

@@ -25,6 +25,15 @@ def _configure_logging(args: argparse.Namespace, level: str) -> None:
     logs.configure(level=args.log_level or level, fmt="console", stream=sys.stderr)
 
 
+ACTIVATION_PAGE = "https://auth.trakt.tv/activate"  # Trakt (2026): the hosted activation page
+OLD_ACTIVATION_PAGES = ("https://trakt.tv/activate", "https://www.trakt.tv/activate")
+
+
+def activation_page(verification_url: str) -> str:
+    """The page to open: Trakt's answer, except its old address, which now lives on the auth host."""
+    return ACTIVATION_PAGE if verification_url.rstrip("/") in OLD_ACTIVATION_PAGES else verification_url
+
+
 def cmd_auth(args: argparse.Namespace) -> int:
     from scrobblerd.errors import AuthError, TraktError
     from scrobblerd.trakt.auth import auth_status, device_login, open_tokens
@@ -37,7 +46,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
     def show(code: DeviceCode) -> None:
         minutes = max(1, round(code.expires_in / 60))
         print("To connect scrobblerd to your Trakt account, open")
-        print(f"\n    {code.verification_url}\n")
+        print(f"\n    {activation_page(code.verification_url)}\n")
         print("and enter the code")
         print(f"\n    {code.user_code}\n")
         print(
