@@ -123,6 +123,22 @@ def test_a_change_in_the_second_of_the_last_fetch_is_fetched_again(
     assert book.refresh("movies") is True
 
 
+def test_trakts_late_copy_of_an_older_pause_of_ours_does_not_outrank_our_newer_point(
+    book: PointBook, fake: FakeTrakt
+) -> None:
+    now = time.time()
+    book.note_pause(MATRIX, FILE.key, 20.0, now - 3)
+    book.note_pause(MATRIX, FILE.key, 35.0, now - 1)  # still on its way to Trakt
+    fake.add_playback({"movie": {"ids": {"trakt": 481}}}, 20.0, now)  # the first pause, arrived late
+    book.refresh("movies")
+    found = book.point_for(MATRIX, FILE.key)
+    assert found is not None and (found.source, found.progress) == ("local", 35.0)
+    fake.add_playback({"movie": {"ids": {"trakt": 481}}}, 50.0, now + 2)  # another device, later
+    assert book.refresh("movies") is True
+    found = book.point_for(MATRIX, FILE.key)
+    assert found is not None and (found.source, found.progress) == ("trakt", 50.0)
+
+
 def test_forget_clears_ours_and_deletes_trakts_on_trakt(book: PointBook, fake: FakeTrakt) -> None:
     book.note_pause(MATRIX, FILE.key, 40.0, 1000.0)
     trakt_id = fake.add_playback({"movie": {"ids": {"trakt": 481}}}, 30.0, time.time())

@@ -27,6 +27,12 @@ log = structlog.get_logger()
 SEEN_KEY = "trakt_playback_seen"  # kv: {kind: [Trakt's paused_at stamp, when we fetched]}
 STAMP_RESOLUTION = 1.0  # seconds: /sync/last_activities times are whole seconds
 HISTORY_LOOKBACK = 500  # local watches searched for an item's last watch
+# Our own pauses come back from Trakt stamped with the time they *arrived* there, which can be
+# later than a newer pause of ours still on its way; so Trakt's copy of one of our pauses never
+# outranks our own points. We know our copies by item and progress (sent with 2 decimals).
+ECHO_KEY = "resume_sent_pauses"  # kv: [{"item": ..., "media_key": ..., "progress": ...}]
+ECHO_MAX = 100
+ECHO_TOLERANCE = 0.01  # percent
 PENDING_KEY = "resume_forget_pending"  # kv: items watched while Trakt was not reached
 PENDING_MAX = 200  # items kept for a later DELETE; older ones are dropped first
 
@@ -67,6 +73,10 @@ def _watch_of(rec: HistoryRecord, item: Item | None, media_key: str | None) -> b
     return media_key is not None and rec.media.get("path") == media_key
 
 
+def _echo(point: PlaybackPoint, echoes: list[float]) -> bool:
+    return any(abs(point.progress - e) <= ECHO_TOLERANCE for e in echoes)
+
+
 class PointBook:
     def __init__(self, store: Store, client: PlaybackApi, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -80,7 +90,21 @@ class PointBook:
         """Our point for an item, replacing our older ones for it."""
         old = [p.row for p in points.all_points(self.store, LOCAL) if belongs(p, item, media_key)]
         points.delete(self.store, old)
+        sent = {"item": item.to_json() if item else None, "media_key": media_key, "progress": progress}
+        self.store.kv_put(ECHO_KEY, [*(self.store.kv_get(ECHO_KEY) or []), sent][-ECHO_MAX:])
         return points.save_local(self.store, item, media_key, progress, at)
+
+    def _echoes(self, item: Item | None, media_key: str | None) -> list[float]:
+        """Progress values of the pauses we sent for this item."""
+        found = []
+        for sent in self.store.kv_get(ECHO_KEY) or []:
+            mine = item_from_json(sent["item"]) if sent.get("item") else None
+            same = (
+                same_item(item, mine) if item and mine else media_key and sent.get("media_key") == media_key
+            )
+            if same:
+                found.append(float(sent["progress"]))
+        return found
 
     # -- Trakt's --------------------------------------------------------------------------------
     def refresh(self, kind: str) -> bool:
@@ -110,12 +134,15 @@ class PointBook:
     def point_for(self, item: Item | None, media_key: str | None) -> PlaybackPoint | None:
         """The newest point for the item that is newer than its last watch, or None."""
         watched = self.last_watch(item, media_key)
-        mine = [
+        found = [
             p
             for p in points.all_points(self.store)
             if belongs(p, item, media_key) and (watched is None or p.paused_at > watched)
         ]
-        return max(mine, key=lambda p: p.paused_at, default=None)
+        if any(p.source == LOCAL for p in found):
+            echoes = self._echoes(item, media_key)
+            found = [p for p in found if p.source == LOCAL or not _echo(p, echoes)]
+        return max(found, key=lambda p: p.paused_at, default=None)
 
     # -- after a watch --------------------------------------------------------------------------
     def forget(self, item: Item, media_key: str | None) -> int:
