@@ -40,10 +40,12 @@ def test_a_database_from_a_newer_scrobblerd_is_a_message(tmp_path: Path) -> None
     assert "schema version 999 is newer than this scrobblerd" in out.stderr
 
 
-def test_a_state_dir_that_is_a_file_is_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["status", "run", "history"])
+def test_a_state_dir_that_is_a_file_is_a_message(tmp_path: Path, command: str) -> None:
     state = tmp_path / "state"
     state.write_text("not a folder")
-    out = status(config_for(tmp_path, state))
+    out = scrobblerd("--config", str(config_for(tmp_path, state)), command)
+    assert "Traceback" not in out.stderr, out.stderr
     assert out.returncode == 1
     assert f"state_dir {state} is not a directory" in out.stderr
 
