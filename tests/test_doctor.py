@@ -143,7 +143,18 @@ def test_trakt_reachable_with_the_account(tmp_path: Path, fake: FakeTrakt) -> No
     trakt, clock = trakt_checks(config)
     assert trakt.ok and "account sean (free)" in trakt.detail and " ms" in trakt.detail
     assert clock.ok and "of Trakt's clock" in clock.detail
-    assert [r.path for r in fake.requests] == ["/users/settings"]
+    assert [(r.path, r.host) for r in fake.requests] == [
+        ("/users/settings", "api"),
+        ("/oauth/authorize", "auth"),
+    ]
+
+
+def test_an_oauth_host_that_does_not_answer_fails_the_trakt_check(tmp_path: Path, fake: FakeTrakt) -> None:
+    config = Config(trakt=fake.config(auth_url="http://127.0.0.1:9", timeout=3), state_dir=tmp_path / "state")
+    login(fake, config.state_dir)
+    trakt, _clock = trakt_checks(config)
+    assert not trakt.ok and "the OAuth host http://127.0.0.1:9 does not" in trakt.detail
+    assert "trakt.auth_url" in (trakt.fix or "")
 
 
 def test_trakt_reachable_without_a_login_still_holds(tmp_path: Path, fake: FakeTrakt) -> None:

@@ -255,6 +255,17 @@ def test_get_history_follows_pagination(fake: FakeTrakt, client: TraktClient) ->
         client.get_history("shows", start, start)
 
 
+def test_get_history_of_one_item_by_its_trakt_id_and_whole_days(fake: FakeTrakt, client: TraktClient) -> None:
+    at = datetime(2024, 1, 1, 23, 50, tzinfo=UTC)
+    client.add_history([(MATRIX, at), (Movie("The Matrix Reloaded", 2003, {"trakt": 482}), at)])
+    window = (at - timedelta(minutes=10), at + timedelta(minutes=10))  # crosses midnight
+    assert [e.item.ids["trakt"] for e in client.get_history("movies", *window, trakt_id=482)] == [482]
+    assert sorted(e.item.ids["trakt"] for e in client.get_history("movies", *window)) == [481, 482]
+    one = next(r for r in fake.requests if r.path == "/sync/history/movies/482")
+    assert (one.query["start_at"], one.query["end_at"]) == ("2024-01-01", "2024-01-03")  # days, end widened
+    assert client.get_history("movies", at + timedelta(minutes=1), at + timedelta(minutes=5)) == []
+
+
 def test_search_and_lookup(fake: FakeTrakt, client: TraktClient) -> None:
     results = client.search_text("The Matrix", year=1999)
     assert results[0].type == "movie" and results[0].item.ids["trakt"] == 481

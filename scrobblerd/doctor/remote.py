@@ -79,7 +79,23 @@ def _account(config: Config, api: TraktClient) -> Check:
     except TraktError as exc:
         return failed(name, f"Trakt refused: {exc}", "see the README's troubleshooting for this status")
     vip = "VIP" if settings.vip else "free"
-    return passed(name, f"{host} answered in {_ms(started)} ms; account {settings.username} ({vip})")
+    return _auth_host(config, api) or passed(
+        name, f"{host} answered in {_ms(started)} ms; account {settings.username} ({vip})"
+    )
+
+
+def _auth_host(config: Config, api: TraktClient) -> Check | None:
+    """A failed check when the OAuth host (trakt.auth_url) does not answer: refreshes would fail."""
+    try:
+        api.probe_auth_host()
+    except TransientError as exc:
+        return failed(
+            "trakt",
+            f"the API answers but the OAuth host {config.trakt.auth_url} does not ({exc}): "
+            "logins and token refreshes will fail",
+            "check trakt.auth_url (default https://auth.trakt.tv) and the network",
+        )
+    return None
 
 
 def clock_check(answer: tuple[str | None, float] | None) -> Check:

@@ -260,8 +260,11 @@ class TraktClient(PlaybackCalls):
             ),
         )
 
-    def get_history(self, kind: str, start_at: datetime, end_at: datetime) -> list[HistoryEntry]:
-        """What Trakt recorded between `start_at` and `end_at`. The contract takes whole days
+    def get_history(
+        self, kind: str, start_at: datetime, end_at: datetime, trakt_id: int | None = None
+    ) -> list[HistoryEntry]:
+        """What Trakt recorded between `start_at` and `end_at`, of one item when `trakt_id` is
+        given (the contract's /sync/history/{type}/{id}). The contract takes whole days
         (YYYY-MM-DD, UTC), so the days around the window are fetched and the rest filtered here."""
         if kind not in ("movies", "episodes"):
             raise ValueError(f"history kind must be movies or episodes, not {kind!r}")
@@ -270,7 +273,8 @@ class TraktClient(PlaybackCalls):
             "end_at": iso_date(end_at.timestamp() + DAY),  # the day after: end_at may be exclusive
             "limit": HISTORY_PAGE_LIMIT,
         }
-        rows = self._pages(f"/sync/history/{kind}", "sync/history", params)
+        path = f"/sync/history/{kind}" + (f"/{int(trakt_id)}" if trakt_id is not None else "")
+        rows = self._pages(path, "sync/history", params)
         entries = shaped(
             "sync/history",
             lambda: [
@@ -428,6 +432,15 @@ class TraktClient(PlaybackCalls):
         if resp.status_code == 400:  # Trakt: {"error": "invalid_grant", "error_description": ...}
             raise UnauthorizedError(f"token refresh: HTTP 400: {excerpt(resp)}", 400)
         return _token_dict(json_body(resp, "token refresh"), "token refresh")
+
+    def probe_auth_host(self) -> int:
+        """The HTTP status of a plain GET of the OAuth host's authorize page: any answer means
+        logins and refreshes can reach it. TransientError when nothing answers."""
+        resp = self._send(
+            "GET", "/oauth/authorize", "auth host", None, self._auth_base, allow_redirects=False
+        )
+        resp.close()
+        return resp.status_code
 
     def revoke(self, token: str) -> None:
         body = {"token": token, **self._client_auth()}
