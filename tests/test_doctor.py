@@ -328,3 +328,23 @@ def test_status_without_problems_says_nothing_about_them(tmp_path: Path, fake: F
     assert (
         json.loads(status(config, "--json").stdout)["problems"] == report["problems"]
     )  # 503 is not the account
+
+
+def test_watches_the_database_refused_fail_the_queue_check_with_what_to_do(tmp_path: Path) -> None:
+    import json as json_
+
+    from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
+    from scrobblerd.store.deliveries import watch_payload
+    from scrobblerd.store.unsaved import JOURNAL_NAME
+
+    state = tmp_path / "state"
+    Store.open(state).close()
+    held = queue_check(state, 21600, unsaved=2)
+    assert not held.ok
+    assert "2 held by the daemon" in held.detail
+    assert held.fix is not None and "free space" in held.fix
+    watch = ScrobbleAction(ActionKind.STOP, "mpv:x", "v1", MediaRef(path="/m.mkv"), 95.0, 1e9, watched=True)
+    (state / JOURNAL_NAME).write_text(json_.dumps(watch_payload(watch)) + "\n")
+    journaled = queue_check(state, 21600)
+    assert not journaled.ok
+    assert f"1 kept in {state / JOURNAL_NAME}" in journaled.detail

@@ -14,6 +14,7 @@ from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
 from scrobblerd.store.modes import mode_problems
 from scrobblerd.store.schema import DB_NAME
+from scrobblerd.store.unsaved import JOURNAL_NAME, journaled_count
 from scrobblerd.timefmt import iso_utc
 from scrobblerd.trakt.auth import TOKEN_FILE, TokenStore
 
@@ -90,9 +91,18 @@ def token_check(state: Path, now: float | None = None) -> Check:
     return passed(name, f"token{who} valid until {iso_utc(token.expires_at)}, refreshed automatically")
 
 
-def queue_check(state: Path, max_age: float, now: float | None = None) -> Check:
-    """Failed deliveries, and the oldest watch still waiting (against alerts.queue_age)."""
+def queue_check(state: Path, max_age: float, now: float | None = None, unsaved: int = 0) -> Check:
+    """Watches the database refused (`unsaved`: held by the running daemon; or left in the
+    journal), failed deliveries, and the oldest watch still waiting (against alerts.queue_age)."""
     name = "queue"
+    journaled = journaled_count(state)
+    if unsaved or journaled:
+        where = f"{unsaved} held by the daemon" if unsaved else f"{journaled} kept in {state / JOURNAL_NAME}"
+        return failed(
+            name,
+            f"watches not yet in the database ({where}): it refuses writes",
+            f"free space on the disk of {state} or fix its permissions; they are written once it can",
+        )
     if not (state / DB_NAME).exists():
         return passed(name, "empty (no database yet)")
     at = now if now is not None else time.time()

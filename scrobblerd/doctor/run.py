@@ -37,5 +37,7 @@ def run_checks(config_path: str | None) -> list[Check]:
     live = StatusFile(state).live()
     pid = live.get("pid") if live else None
     checks.append(service_check(pid if isinstance(pid, int) else None))
-    checks.append(queue_check(state, config.alerts.queue_age))
+    delivery = live.get("delivery") if live else None
+    held = delivery.get("unsaved_watches") if isinstance(delivery, dict) else None
+    checks.append(queue_check(state, config.alerts.queue_age, unsaved=held if type(held) is int else 0))
     return checks

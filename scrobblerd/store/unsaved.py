@@ -196,6 +196,11 @@ def _read_journal(path: Path) -> list[ScrobbleAction]:
     return found
 
 
+def journaled_count(state_dir: Path) -> int:
+    """How many watches an earlier run left in the journal beside the database (for doctor)."""
+    return len(_read_journal(state_dir / JOURNAL_NAME))
+
+
 def runtime_journal() -> Path | None:
     """The journal in $XDG_RUNTIME_DIR (a tmpfs under systemd): it survives a daemon restart even
     when the state_dir's disk is full."""
