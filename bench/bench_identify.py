@@ -64,7 +64,10 @@ def online(*, misses: bool) -> None:
 
     per_class: dict[str, list[bool]] = {}
     wrong: list[str] = []
-    with FakeTrakt() as server, TraktClient(TraktConfig(api_url=server.url, timeout=5)) as client:
+    with (
+        FakeTrakt() as server,
+        TraktClient(TraktConfig(api_url=server.url, auth_url=server.auth_url, timeout=5)) as client,
+    ):
         populate(server)
         identifier = Identifier(IdentifyConfig(), client)
         start = time.perf_counter()
