@@ -86,6 +86,7 @@ def test_every_request_body_we_send_matches_the_contract(fake: FakeTrakt, tmp_pa
         SCHEMAS["endpoints"]
     )  # each endpoint we use, covered
     assert [p for r in sent for p in problems(r)] == []
+    assert fake.contract_problems() == []  # the server's own check agrees
 
 
 def test_episodes_go_by_their_ids_when_known(fake: FakeTrakt, tmp_path: Path) -> None:
@@ -117,7 +118,7 @@ def test_the_scrobble_fallback_without_episode_ids_is_the_one_known_divergence(
             assert api.scrobble(ActionKind.START, BB_S01E03_NO_IDS, 2.0).action == "start"
     (rec,) = [r for r in fake.requests if r.path == "/scrobble/start"]
     assert rec.json["episode"] == {"season": 1, "number": 3} and rec.json["show"]["ids"]["trakt"] == 1388
-    assert problems(rec) != []
+    assert problems(rec) != [] and len(fake.contract_problems()) == len(problems(rec))
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +49,7 @@ MIN_STOP_PROGRESS = 1.0  # Trakt: a stop below 1 % is answered 422 and ignored
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # Trakt: history's start_at/end_at are "YYYY-MM-DD"
 ID_ORDER = ("trakt", "imdb", "tmdb", "tvdb", "slug")  # Trakt: ids are matched in this order
 DEFAULT_PAGE_LIMIT = 10  # Trakt: paginated methods return 10 items per page by default
+CONTRACT_SCHEMAS = Path(__file__).parent / "fixtures" / "trakt_contract" / "requests.schema.json"
 CLOUDFLARE_HTML = "<html><head><title>{status}: Cloudflare</title></head><body>error {status}</body></html>"
 
 
@@ -363,6 +365,25 @@ class FakeTrakt:
             self._faults.clear()
             self._outage = None
             self._random = None
+
+    def contract_problems(self) -> list[str]:
+        """Every recorded write body checked against the request schemas of Trakt's contract
+        (tests/fixtures/trakt_contract/requests.schema.json): one line per violation."""
+        import jsonschema
+
+        schemas = json.loads(CONTRACT_SCHEMAS.read_text(encoding="utf-8"))
+        cls = jsonschema.validators.validator_for(schemas)
+        found = []
+        for rec in list(self.requests):
+            entry = schemas["endpoints"].get(f"{rec.method} {rec.path}")
+            if entry is None:
+                continue
+            validator = cls({"$defs": schemas["$defs"], **entry["body"]})
+            found += [
+                f"{rec.method} {rec.path}: {e.message} at {list(e.absolute_path)}"
+                for e in validator.iter_errors(rec.json)
+            ]
+        return found
 
     def wait_for(self, predicate: Callable[[FakeTrakt], bool], timeout: float) -> bool:
         with self._cond:

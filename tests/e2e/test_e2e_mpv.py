@@ -112,6 +112,7 @@ def test_watch_a_movie_to_the_end(
     assert stop.json["progress"] >= 99
     assert daemon.stop() == 0
     assert len(trakt.history) == 1
+    assert trakt.contract_problems() == []  # every body the daemon sent is in the contract's shape
 
 
 def test_pause_at_the_credits_and_quit(
@@ -179,6 +180,7 @@ def test_binge_three_episodes_via_a_playlist(
     for entry, ended in zip(history, ends, strict=True):
         assert_at(entry, ended)
     assert len(posts(trakt, "/scrobble/stop")) == 3
+    assert trakt.contract_problems() == []  # episodes went by their ids
 
 
 def test_trakt_down_longer_than_the_grace_syncs_history_with_the_real_time(
@@ -207,6 +209,7 @@ def test_trakt_down_longer_than_the_grace_syncs_history_with_the_real_time(
     assert posts(trakt, "/scrobble/stop") == []
     sync = posts(trakt, "/sync/history")[-1]
     assert sync.at - ended >= 6.0
+    assert trakt.contract_problems() == []
 
 
 def test_token_expires_mid_movie(
