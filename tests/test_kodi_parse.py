@@ -620,3 +620,37 @@ def test_tracker_seek_position_comes_from_the_notification() -> None:
     tracker.handle(fake.rpc, note("Player.OnAVStart", speed=1.0))
     tracker.handle(fake.rpc, note("Player.OnSeek", speed=1.0, time=58.244))  # query still says 0
     assert [(e.kind, e.position) for e in events] == [(EventKind.PLAYING, 0.0), (EventKind.SEEKED, 58.244)]
+
+
+def test_watcher_survives_odd_replies_and_a_deep_notification_without_a_restart(
+    fake: FakeKodi, tcp_stub: TcpStub
+) -> None:
+    odd = {"active": 5}
+    original = fake.answer
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("method") == "Player.GetActivePlayers" and odd["active"] is not None:
+            return {"id": request.get("id"), "jsonrpc": "2.0", "result": odd["active"]}
+        return original(request)
+
+    fake.answer = answer  # type: ignore[method-assign]
+    config = KodiConfig(enabled=True, port=tcp_stub.port, http_port=0)
+    watcher, events = KodiWatcher(config, tick_interval=3600), queue.Queue[PlayerEvent]()
+    with structlog.testing.capture_logs() as logs:
+        watcher.start(events.put)
+        try:
+            wait_for(lambda: tcp_stub.conn is not None and any(e["event"] == "player_found" for e in logs))
+            tcp_stub.send(b'{"jsonrpc":"2.0","method":"Other.X","params":' + b"[" * 5000 + b"]" * 5000 + b"}")
+            tcp_stub.send(notification_bytes("Player.OnPlay", playerid=1e400, speed=float("nan")))
+            wait_for(lambda: any(e["event"] == "player_message_rejected" for e in logs))
+            odd["active"] = None  # Kodi answers properly again: the same connection carries on
+            fake.play("GetItem_movie")
+            tcp_stub.send(notification_bytes("Player.OnAVStart", playerid=1, speed=1))
+            assert next_event(events).kind is EventKind.PLAYING
+        finally:
+            watcher.stop(2.0)
+    assert watcher.restarts == 0
+    assert [e["problem"] for e in logs if e["event"] == "player_field_dropped"] == ["Player.GetActivePlayers"]
+    [rejected] = [e for e in logs if e["event"] == "player_message_rejected"]
+    assert "nested deeper than 64" in rejected["reason"]
+    assert not [e for e in logs if e["event"] in ("watcher_crashed", "player_lost")]
