@@ -139,3 +139,17 @@ def test_a_config_nested_too_deep_exits_78_with_file_and_line(tmp_path: Path) ->
     assert out.returncode == 78
     assert f"{config}:3: (yaml): nested deeper than" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_status_without_a_daemon_counts_watches_left_in_the_journal(tmp_path: Path) -> None:
+    from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
+    from scrobblerd.store.deliveries import watch_payload
+    from scrobblerd.store.unsaved import JOURNAL_NAME
+
+    state = tmp_path / "state"
+    Store.open(state).close()
+    watch = ScrobbleAction(ActionKind.STOP, "mpv:x", "v1", MediaRef(path="/m.mkv"), 95.0, 1e9, watched=True)
+    (state / JOURNAL_NAME).write_text(json.dumps(watch_payload(watch)) + "\n")
+    config = config_for(tmp_path, state)
+    assert json.loads(status(config, "--json").stdout)["unsaved_watches"] == 1
+    assert "UNSAVED:   1 watch(es) not yet in the database (kept in the journal)" in status(config).stdout

@@ -34,6 +34,7 @@ def gather(config: Config) -> dict[str, Any]:
     file (players) and the token file and database (the rest), by the same function."""
     from scrobblerd.daemon.statusfile import StatusFile
     from scrobblerd.store.db import Store
+    from scrobblerd.store.unsaved import journaled_count
     from scrobblerd.web.status import build_status
 
     live = StatusFile(config.state_dir).live()
@@ -45,6 +46,11 @@ def gather(config: Config) -> dict[str, Any]:
     daemon = {"running": live is not None, "pid": (live or {}).get("pid")}
     with Store.open(config.state_dir) as store:
         players, delivery = (live.get("players"), live.get("delivery")) if live else (None, None)
+        if not live:  # no daemon: what an earlier run left in the journal
+            delivery = {
+                "unsaved_watches": journaled_count(config.state_dir),
+                "unsaved_error": "kept in the journal",
+            }
         return build_status(config, store, players, daemon, delivery if isinstance(delivery, dict) else None)
 
 
@@ -99,8 +105,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Queue:     {report['queue_depth']} waiting, {report['queue_failed']} failed")
     if report.get("unsaved_watches"):
         print(
-            f"UNSAVED:   {report['unsaved_watches']} watch(es) held in memory: the database refuses "
-            f"writes ({report['unsaved_error']}); free space or fix permissions in state_dir"
+            f"UNSAVED:   {report['unsaved_watches']} watch(es) not yet in the database "
+            f"({report['unsaved_error']}); free space or fix permissions in state_dir"
         )
     found = report.get("problems") or []
     for i, problem in enumerate(found):
