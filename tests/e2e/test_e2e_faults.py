@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
+from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
+from scrobblerd.store import deliveries
+from scrobblerd.store.db import Store
 from tests.conftest import SmallDisk, mount_small_disk, require_binary, unmount
-from tests.e2e.conftest import MATRIX_IDS, authorise, mpv_config
+from tests.e2e.conftest import MATRIX_IDS, authorise, daemon_config, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
 
@@ -147,3 +150,37 @@ def test_a_clean_stop_on_a_full_disk_keeps_the_watch_for_the_next_start(  # noqa
     assert second.stop() == 0
     assert len(trakt.history) == 1
     assert not (runtime / "scrobblerd" / "unsaved-watches.jsonl").exists()
+
+
+def test_a_queued_watch_in_a_damaged_database_is_salvaged_and_delivered(
+    tmp_path: Path, trakt: FakeTrakt
+) -> None:
+    state = tmp_path / "state"
+    authorise(trakt, state)
+    watched_at = time.time() - 3600  # an hour ago: it goes by /sync/history with this time
+    media = MediaRef(path="/v/The.Matrix.1999.1080p.mkv", title="The Matrix", kind="movie", year=1999)
+    with Store.open(state) as store:
+        watch = ScrobbleAction(ActionKind.STOP, "mpv:x", "v1", media, 97.0, watched_at, watched=True)
+        deliveries.enqueue_watch(store, watch, watched_at)
+        for i in range(400):  # the identification cache fills the last pages
+            store.cache_put(f"movie:{i}", {"trakt": i, "pad": "x" * 300}, ttl=3600)
+        with store.read() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = state / "scrobblerd.db"
+    data = bytearray(db.read_bytes())
+    data[-4096:] = b"\x5a" * 4096  # one damaged page at the end
+    db.write_bytes(bytes(data))
+
+    daemon = DaemonProcess(daemon_config(tmp_path, trakt))
+    try:
+        salvaged = daemon.wait_event("store_salvaged", 30)
+        assert salvaged is not None, daemon.log_text()
+        assert salvaged["rows_saved"]["queue"] == 1
+        assert Path(salvaged["damaged_copy"]).read_bytes() == bytes(data)
+        assert trakt.wait_for(lambda t: len(t.history) >= 1, 30), daemon.log_text()
+        [entry] = trakt.history
+        assert entry["item"]["movie"]["ids"]["trakt"] == MATRIX_IDS["trakt"]
+        assert abs(entry["at"] - watched_at) <= WATCHED_AT_SLACK
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
