@@ -1,7 +1,8 @@
 """`python -m bench`: the headline figures side by side in one run, as a Markdown table.
 
     python -m bench [--rounds 10] [--kills 3] [--idle-seconds 20] [--all]
-    python -m bench NAME [ARGS...]      one module alone: identify, state, mpv, vlc, kodi, delivery, e2e
+    python -m bench NAME [ARGS...]      one module alone: identify, state, mpv, vlc, kodi, framing,
+                                        delivery, e2e
 
 Event -> Trakt latency per player (at the Trakt-like server's receipt), the stop-progress error
 when the player is killed, the idle daemon's CPU and RSS, and the delivery time for 10,000 queued
@@ -26,6 +27,7 @@ OTHERS = (
     "bench_mpv",
     "bench_vlc",
     "bench_kodi",
+    "bench_framing",
     "bench_delivery",
     "bench_web",
 )
