@@ -167,3 +167,14 @@ def test_a_deep_kodi_http_reply_is_a_connection_error_not_a_crash() -> None:
         kodi.close()
     finally:
         server.close()
+
+
+def test_a_trakt_answer_nested_too_deep_is_a_transient_error_not_a_crash() -> None:
+    server = DripServer(http_answer(b"[" * 200_000 + b"]" * 200_000), per_send=65536)
+    try:
+        client = TraktClient(TraktConfig(api_url=server.url, auth_url=server.url, timeout=10.0))
+        with pytest.raises(TransientError, match="not JSON"):
+            client.search_id("imdb", "tt0133093")
+        client.close()
+    finally:
+        server.close()

@@ -108,7 +108,7 @@ def json_body(resp: requests.Response, what: str) -> Any:
         return None
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         raise TransientError(
             f"{what}: HTTP {resp.status_code} with a body that is not JSON: {excerpt(resp)}",
             resp.status_code,
