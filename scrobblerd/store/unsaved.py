@@ -61,12 +61,13 @@ class UnsavedWatches:
             return [describe(a) for a in self._held]
 
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "unsaved_watches": len(self._held),
-                "unsaved_error": self.last_error if self._held else None,
-                "unsaved_journal": str(self.journaled_in) if self._held and self.journaled_in else None,
-            }
+        """Without the lock: a write may hold it for a busy timeout, and status must not wait."""
+        held, error, journal = len(self._held), self.last_error, self.journaled_in
+        return {
+            "unsaved_watches": held,
+            "unsaved_error": error if held else None,
+            "unsaved_journal": str(journal) if held and journal else None,
+        }
 
     def submit(self, action: ScrobbleAction) -> bool:
         """Write `action` now (True) or hold it for a later try (False). Never raises for a local
