@@ -1,5 +1,6 @@
 """A damaged database is not thrown away: it is moved aside for inspection, and every row that can
-still be read from the tables that matter (the queue, the history, resume points, key/values) is
+still be read from the tables that matter (the queue, the history and what identified it, resume
+points, key/values) is
 carried into a fresh database. The identification cache is not: it refills itself.
 
 Rows are read in rowid order; a damaged page stops one scan, and the next scan starts past it, so
@@ -12,13 +13,14 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
 
 log = structlog.get_logger()
 
-SALVAGED_TABLES = ("queue", "history", "playback_points", "kv")
+SALVAGED_TABLES = ("queue", "history", "identified", "playback_points", "kv")
 MAX_SKIPS = 40  # scans past damaged rowids (each step twice the last) before a table is given up
 BATCH = 500
 
@@ -83,27 +85,22 @@ def _readable_rows(src: sqlite3.Connection, select: str) -> Iterator[list[tuple[
             step *= 2
 
 
-class _working_copy:
+@contextmanager
+def _working_copy(damaged: Path) -> Iterator[Path]:
     """A scratch copy of the damaged files (the copy kept aside stays as it was found); the files
     themselves when there is no room for a copy."""
-
-    def __init__(self, damaged: Path) -> None:
-        self.damaged = damaged
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=".salvage-", dir=self.damaged.parent))
-            for suffix in ("", "-wal"):
-                src = Path(str(self.damaged) + suffix)
-                if src.exists():
-                    shutil.copyfile(src, self.tmp / ("db" + suffix))
-            return self.tmp / "db"
-        except OSError:
-            self.__exit__()
-            return self.damaged
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".salvage-", dir=damaged.parent))
+        for suffix in ("", "-wal"):
+            src = Path(str(damaged) + suffix)
+            if src.exists():
+                shutil.copyfile(src, tmp / ("db" + suffix))
+        source = tmp / "db"
+    except OSError:
+        source = damaged
+    try:
+        yield source
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
