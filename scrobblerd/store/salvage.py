@@ -1,7 +1,7 @@
 """A damaged database is not thrown away: it is moved aside for inspection, and every row that can
 still be read from the tables that matter (the queue, the history and what identified it, resume
-points, key/values) is
-carried into a fresh database. The identification cache is not: it refills itself.
+points, key/values) is carried into a fresh database. The identification cache is not: it
+refills itself.
 
 Rows are read in rowid order; a damaged page stops one scan, and the next scan starts past it, so
 one bad page costs the rows on it and no others.
