@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from scrobblerd.config.settings import TraktConfig
-from scrobblerd.delivery.worker import DeliveryWorker, match_delivered, not_found_names
+from scrobblerd.delivery.match import match_delivered, not_found_names
+from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.models import ActionKind, Episode, Item, MediaRef, Movie, ScrobbleAction, Show
 from scrobblerd.store import deliveries
@@ -125,7 +126,7 @@ def test_a_watch_is_committed_before_any_network_call(store: Store) -> None:
 def test_recent_watch_scrobbles_and_late_watches_sync_in_batches_in_order(store: Store) -> None:
     client = FakeClient()
     w = worker(store, client, batch_size=2)
-    w.submit(watched("recent", T0 - 100, n=1))
+    w.submit(watched("recent", T0 - 2, n=1))
     for i in range(5):
         w.submit(watched(f"late{i}", T0 - 3600 * (5 - i), n=10 + i))
     assert w.run_once(T0) == 6
@@ -199,8 +200,8 @@ def test_unauthorized_pauses_without_burning_attempts(store: Store) -> None:
 def test_permanent_error_fails_the_item_until_retried(store: Store) -> None:
     client = FakeClient(unknown={1})
     w = worker(store, client)
-    w.submit(watched("v", T0 - 10, n=1))
-    w.submit(watched("ok", T0 - 5, n=2))
+    w.submit(watched("v", T0 - 2, n=1))
+    w.submit(watched("ok", T0 - 1, n=2))
     assert w.run_once(T0) == 1
     (row,) = deliveries.rows(store)
     assert row.status == "failed" and "404" in (row.last_error or "")
@@ -448,7 +449,7 @@ def test_http_unknown_item_lands_in_failed_and_is_retriable(store: Store, fake: 
     w, client = http_worker(store, fake, Tokens(fake.issue_token()["access_token"]))
     now = time.time()
     with client:
-        w.submit(watched("recent", now - 5, n=99))  # /scrobble/stop -> 404
+        w.submit(watched("recent", now - 1, n=99))  # /scrobble/stop -> 404
         w.submit(watched("late", now - 3600, n=98))  # /sync/history -> not_found
         assert w.run_once() == 0
         rows = deliveries.rows(store)
@@ -465,8 +466,8 @@ def test_http_409_on_stop_counts_as_delivered(store: Store, fake: FakeTrakt) -> 
     w, client = http_worker(store, fake, Tokens(fake.issue_token()["access_token"]))
     now = time.time()
     with client:
-        w.submit(watched("first", now - 20, n=3))
-        w.submit(watched("second", now - 10, n=3))
+        w.submit(watched("first", now - 2, n=3))
+        w.submit(watched("second", now - 1, n=3))
         assert w.run_once() == 2
     assert len(fake.history) == 1 and deliveries.rows(store) == []
 

@@ -77,6 +77,10 @@ def _apply(config: object, target: str, trakt_ref: str, as_json: bool) -> int:
             )
     except (StoreError, TraktError) as exc:
         return fail(f"identify --fix: {exc}")
+    if result.redelivered:
+        from scrobblerd.daemon.statusfile import wake_daemon
+
+        wake_daemon(config.state_dir)
     if as_json:
         print_json(result.to_json())
         return 0

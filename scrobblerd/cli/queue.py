@@ -120,7 +120,11 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if args.id is not None and changed == 0:
         return fail(f"no queued item {args.id} (or it is being sent right now)")
-    print(f"{changed} item(s) will be retried now (the running daemon notices within seconds).")
+    from scrobblerd.daemon.statusfile import wake_daemon
+
+    woke = wake_daemon(load_config_or_exit(args).state_dir)
+    when = "the running daemon sends them now" if woke else "they go out when the daemon runs"
+    print(f"{changed} item(s) will be retried now ({when}).")
     return 0
 
 
@@ -135,6 +139,9 @@ def cmd_drop(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if not dropped:
         return fail(f"no queued item {args.id}")
+    from scrobblerd.daemon.statusfile import wake_daemon
+
+    wake_daemon(load_config_or_exit(args).state_dir)
     print(f"Dropped item {args.id}; it stays in `scrobblerd history` as not delivered.")
     return 0
 

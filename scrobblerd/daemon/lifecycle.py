@@ -27,7 +27,7 @@ from scrobblerd import logs
 from scrobblerd.config.loader import load_config
 from scrobblerd.config.settings import Config
 from scrobblerd.daemon import sdnotify
-from scrobblerd.daemon.statusfile import StatusFile
+from scrobblerd.daemon.statusfile import WAKE_SIGNAL, StatusFile
 from scrobblerd.daemon.view import DaemonView
 from scrobblerd.errors import ConfigError
 from scrobblerd.models import PlayerEvent, ScrobbleAction, SeekCommand
@@ -38,6 +38,7 @@ from scrobblerd.playback.dispatcher import Dispatcher
 from scrobblerd.players import registry
 from scrobblerd.players.base import Watcher
 from scrobblerd.store.modes import warn_mode_problems
+from scrobblerd.store.sessions import SessionBook
 from scrobblerd.web.status import players_report
 
 log = structlog.get_logger()
@@ -116,6 +117,13 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        signal.signal(WAKE_SIGNAL, self._on_wake)
+
+    def _on_wake(self, _signum: int, _frame: FrameType | None) -> None:
+        """Another process changed the queue (`queue retry`, `drop`, `identify --fix`): look now."""
+        services = getattr(self, "services", None)
+        if services is not None:
+            services.delivery.resume()
 
     def _start(self) -> None:
         from scrobblerd.daemon.services import Services
@@ -139,6 +147,7 @@ class Daemon:
             on_watched=self._on_watched,
             on_resume=self.resumer.submit if self.resumer is not None else None,
             heartbeat=self._heartbeat,
+            saved=SessionBook(self.services.store),
         )
         # Runs after delivery's last round: one more try for watches the database refused.
         self._parts.push_part("unsaved_watches", self.services.delivery.unsaved.close)

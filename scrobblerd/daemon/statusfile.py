@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,26 @@ class StatusFile:
         except PermissionError:
             pass
         return data
+
+
+# `queue retry`, `queue drop` and `identify --fix` change the queue from another process; this
+# signal tells the running daemon to look now, so its worker never polls for them.
+WAKE_SIGNAL = signal.SIGUSR1
+
+
+def wake_daemon(state_dir: Path) -> bool:
+    """Wake the daemon that runs on `state_dir`, if any; True when it was told."""
+    data = StatusFile(state_dir).live()
+    if data is None:
+        return False
+    pid = int(data["pid"])
+    try:  # never signal a process that only took over a dead daemon's pid
+        if b"scrobblerd" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return False
+    except OSError:
+        pass  # no /proc here: the status file's freshness has to do
+    try:
+        os.kill(pid, WAKE_SIGNAL)
+    except OSError:
+        return False
+    return True

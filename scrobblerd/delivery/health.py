@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from scrobblerd.errors import AuthError, TransientError
+from scrobblerd.errors import AccountLockedError, AuthError, TransientError
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
 from scrobblerd.store.deliveries import QueueRow
@@ -20,6 +20,10 @@ from scrobblerd.timefmt import iso_utc
 log = structlog.get_logger()
 
 AUTH_RECHECK = 60.0  # seconds between retries while Trakt answers 401
+# While watches wait on a transient failure (no Retry-After), a cheap GET this often tells when Trakt
+# answers again, so delivery restarts within this long of its return however long the outage was.
+PROBE_INTERVAL = 10.0
+TOO_MANY_REQUESTS = 429  # Trakt: rate limited, the request was not processed
 
 
 class Stopped(Exception):
@@ -38,6 +42,9 @@ class DeliveryHealth:
         self.clock = clock
         self._rand = rand
         self.hold_until = 0.0
+        self.probing = False  # the hold may end early: a probe finds Trakt answering again
+        self.probe_at = 0.0
+        self.account_locked = False
         self.paused_for_auth = False
         self.last_error: str | None = None
         self.last_delivered_at: float | None = None
@@ -45,13 +52,28 @@ class DeliveryHealth:
     def transient(self, rows: Sequence[QueueRow], exc: TransientError, now: float) -> None:
         attempts = max((r.attempts for r in rows), default=0) + 1
         now = max(now, self.clock())  # Retry-After counts from the answer, not from the start of the pass
-        at = (
-            now + exc.retry_after if exc.retry_after else deliveries.next_attempt(attempts, now, self._rand())
-        )
+        if exc.retry_after:
+            at = now + exc.retry_after
+        elif rows:
+            at = deliveries.next_attempt(attempts, now, self._rand())
+        else:  # a read (a history check) failed: it doubles as the probe, so at most one per interval
+            at = now + PROBE_INTERVAL
         if rows:
             with self.store.write() as conn:
                 deliveries.reschedule(conn, [r.id for r in rows], str(exc), at)
         self.hold_until = max(self.hold_until, at)
+        # Retry-After (a 429, a locked account) is Trakt's own word on when: honoured, not probed;
+        # a 429 without it backs off (growing, capped) rather than asking again every interval.
+        self.probing = exc.retry_after is None and exc.status != TOO_MANY_REQUESTS
+        self.probe_at = min(at, now + PROBE_INTERVAL)
+        locked = isinstance(exc, AccountLockedError)
+        if locked and not self.account_locked:
+            log.error(
+                "trakt_account_locked",
+                error=str(exc),
+                hint="writes pause and are tried every two minutes; see trakt.tv",
+            )
+        self.account_locked = locked
         self.note_error(str(exc), retry_at=iso_utc(at))
 
     def pause_for_auth(self, rows: Sequence[QueueRow], exc: AuthError, now: float) -> None:
@@ -61,6 +83,7 @@ class DeliveryHealth:
                     conn, [r.id for r in rows], f"unauthorized: {exc}", now, count_attempt=False
                 )
         self.hold_until = now + AUTH_RECHECK
+        self.probing = False
         if not self.paused_for_auth:
             self.paused_for_auth = True
             log.error("delivery_paused_unauthorized", error=str(exc), hint="run `scrobblerd auth`")
@@ -77,6 +100,8 @@ class DeliveryHealth:
         self.healthy()
 
     def healthy(self) -> None:
+        self.probing = False
+        self.account_locked = False
         if self.paused_for_auth or self.last_error is not None:
             log.info("delivery_resumed", after=self.last_error)
             self.paused_for_auth = False

@@ -48,6 +48,11 @@ class LiveSignals:
     def __len__(self) -> int:
         return len(self._live)
 
+    def next_try(self) -> float | None:
+        """When the earliest pending signal may be sent (or retried), or None when none waits."""
+        with self._lock:
+            return min((live.next_try for live in self._live.values()), default=None)
+
     def flush(
         self,
         now: float,

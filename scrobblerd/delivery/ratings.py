@@ -174,7 +174,7 @@ def _payload_target(payload: Mapping[str, Any], resolve: Resolve | None) -> Item
         raise PermanentError(f"cannot identify {what} for its rating here")
     item = resolve(media, int(payload.get("part") or 0))
     if item is None:
-        raise PermanentError(f"unidentified: {what} (add an override, then `queue retry`)")
+        raise PermanentError(f"unidentified: {what} (correct it with `scrobblerd identify --fix`)")
     try:
         return choose_target(item, bool(payload.get("show")))
     except ValueError as exc:

@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Protocol
 
 import structlog
 
@@ -35,6 +36,17 @@ HEARTBEAT = 1.0  # seconds: the longest the loop sleeps, so the watchdog heartbe
 # Multi-episode names (S01E01E02, S01E01-E02, 1x01-02): only these pay for a full filename parse here.
 _MULTI_EPISODE = re.compile(r"(?i)s\d{1,2}\s?e\d{1,4}(?:\s?-?\s?e\d{1,4})+|\b\d{1,2}x\d{2,3}(?:-\d{2,3})+")
 
+
+class SavedSessions(Protocol):
+    """Where live viewings are kept across a daemon restart (store.sessions.SessionBook)."""
+
+    def save(self, player: str, media_key: str, state: dict[str, Any], now: float) -> None: ...
+
+    def forget(self, player: str) -> None: ...
+
+    def load(self, player: str, media_key: str, now: float) -> dict[str, Any] | None: ...
+
+
 ActionSink = Callable[[ScrobbleAction], None]
 ResumeSink = Callable[[ResumeQuery | SeekCommand], None]
 PartCounter = Callable[[MediaRef], int]
@@ -50,6 +62,7 @@ class Dispatcher:
         on_watched: ActionSink | None = None,
         on_resume: ResumeSink | None = None,
         heartbeat: Callable[[], None] | None = None,
+        saved: SavedSessions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules = rules
@@ -58,6 +71,8 @@ class Dispatcher:
         self._on_watched = on_watched
         self._on_resume = on_resume
         self._heartbeat = heartbeat
+        self._saved = saved
+        self._save_failure: str | None = None
         self._clock = clock
         self._events: queue.Queue[PlayerEvent | None] = queue.Queue()
         self._sessions: dict[str, state.Session] = {}
@@ -137,11 +152,14 @@ class Dispatcher:
     def _handle(self, event: PlayerEvent) -> None:
         if event.media is not None:
             event = replace(event, media=self._with_parts(event.media))
-        session = self._sessions.get(event.player) or state.new_session(event.player)
         now = self._now(event.at)
-        session, actions = state.step(session, event, now, self.rules)
+        before = self._sessions.get(event.player)
+        if before is None:
+            before = self._restore(event, now) or state.new_session(event.player)
+        session, actions = state.step(before, event, now, self.rules)
         self._sessions[event.player] = session
         self.processed += 1
+        self._keep(before, session, now)
         self._emit(actions)
 
     def _fire_timers(self) -> None:
@@ -152,6 +170,7 @@ class Dispatcher:
                 tick = PlayerEvent(EventKind.TICK, player, now)
                 new, actions = state.step(session, tick, self._now(now), self.rules)
                 self._sessions[player] = new
+                self._keep(session, new, now)
                 self._emit(actions)
 
     def _close_all(self) -> None:
@@ -159,7 +178,40 @@ class Dispatcher:
         for player, session in list(self._sessions.items()):
             new, actions = state.close(session, now, self.rules)
             self._sessions[player] = new
+            self._keep(session, new, now)
             self._emit(actions)
+
+    # -- live viewings across a restart ------------------------------------------------------
+    def _restore(self, event: PlayerEvent, now: float) -> state.Session | None:
+        """The viewing a killed daemon left of this player, when the player is still on that item."""
+        if self._saved is None or event.media is None:
+            return None
+        try:
+            data = self._saved.load(event.player, event.media.key, now)
+        except Exception as exc:  # an unreadable saved viewing is a fresh start, never a crash
+            log.warning("session_restore_failed", player=event.player, error=repr(exc))
+            return None
+        session = state.restored(event.player, data) if data is not None else None
+        if session is not None:
+            log.info("session_restored", player=event.player, viewing=session.viewing)
+        return session
+
+    def _keep(self, before: state.Session, after: state.Session, now: float) -> None:
+        """Save a viewing at each transition (not at each progress report); forget it when it ends."""
+        if self._saved is None or state.transition_of(before) == state.transition_of(after):
+            return
+        saved = state.saved_state(after)
+        try:
+            if saved is None or after.media is None:
+                self._saved.forget(after.player)
+            else:
+                self._saved.save(after.player, after.media.key, saved, now)
+            self._save_failure = None
+        except Exception as exc:  # a full disk must not stop decisions: logged once, carried on
+            failure = repr(exc)
+            if failure != self._save_failure:
+                log.warning("session_save_failed", player=after.player, error=failure)
+            self._save_failure = failure
 
     def _emit(self, actions: list[Decision]) -> None:
         for action in actions:

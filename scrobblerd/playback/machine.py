@@ -37,15 +37,29 @@ from scrobblerd.playback.session import (
     number,
     part_of,
     parts_of,
+    restored,
+    saved_state,
     split,
     thaw,
+    transition_of,
 )
 from scrobblerd.playback.steady import steady
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Rules", "ScrobbleSettings", "Session", "close", "new_session", "next_deadline", "step"]
+__all__ = [
+    "Rules",
+    "ScrobbleSettings",
+    "Session",
+    "close",
+    "new_session",
+    "next_deadline",
+    "restored",
+    "saved_state",
+    "step",
+    "transition_of",
+]
 
 # Deadlines are nudged past the instant they are due, so a TICK at the deadline always fires
 # (epoch floats carry ~0.2 µs of precision).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from scrobblerd.models import WATCHED_THRESHOLD, ActionKind, MediaRef
 
@@ -201,6 +201,49 @@ def freeze(d: Draft) -> Session:
         d.last_sent, d.stale, d.pending_at, d.watched, d.late, d.resume, d.resume_since,
     )  # fmt: skip
     return Session(d.player, tuple.__new__(Core, fields))
+
+
+# --- saving a live viewing -------------------------------------------------------------------
+
+
+def saved_state(s: Session) -> dict[str, Any] | None:
+    """What a restarted daemon needs to carry this viewing on (plain JSON), or None when no
+    viewing is in progress."""
+    c = s.core
+    if c.viewing is None or c.media is None:
+        return None
+    data: dict[str, Any] = c._asdict()
+    data["media"] = c.media.to_json()
+    data["sent"] = c.sent.value if c.sent is not None else None
+    data["watched"] = sorted(c.watched)
+    return data
+
+
+def restored(player: str, data: dict[str, Any]) -> Session | None:
+    """The Session a `saved_state` describes, or None when it does not read as one."""
+    try:
+        fields = {name: data[name] for name in Core._fields}
+        fields["media"] = MediaRef.from_json(fields["media"])
+        fields["sent"] = ActionKind(fields["sent"]) if fields["sent"] is not None else None
+        fields["watched"] = frozenset(int(p) for p in fields["watched"])
+        core = Core(**fields)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(core.viewing, str) or not isinstance(core.viewings, int):
+        return None
+    return Session(player, core)
+
+
+def transition_of(s: Session) -> tuple[Any, ...]:
+    """The parts of a session whose change is a transition worth saving: not the clock ticking
+    or the position moving on while it plays, but a seek (playing) or a new position (paused)."""
+    c = s.core
+    if c.position is None:
+        where = None
+    else:  # while playing, position - anchor only changes with a seek
+        where = round(c.position - c.anchor) if c.playing else round(c.position, 1)
+    return (c.viewing, c.media, c.duration, c.playing, c.live, c.preview, c.closed, c.sent,
+            c.sent_part, c.last_sent, c.stale, c.pending_at, c.watched, c.late, c.resume, where)  # fmt: skip
 
 
 # --- arithmetic -----------------------------------------------------------------------------

@@ -266,6 +266,13 @@ def delete(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
     conn.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in ids])
 
 
+def make_due(conn: sqlite3.Connection, now: float) -> int:
+    """Every pending row waiting for a later try becomes due now (Trakt answers again)."""
+    return conn.execute(
+        "UPDATE queue SET next_attempt_at = ? WHERE status = ? AND next_attempt_at > ?", (now, PENDING, now)
+    ).rowcount
+
+
 def reschedule(
     conn: sqlite3.Connection, row_ids: Sequence[int], error: str, at: float, *, count_attempt: bool = True
 ) -> None:

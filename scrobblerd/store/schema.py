@@ -89,6 +89,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE history ADD COLUMN source TEXT",
         "ALTER TABLE history ADD COLUMN reason TEXT",
     ),
+    (
+        # Live viewings, saved at every transition, so a restarted daemon carries them on.
+        """CREATE TABLE live_sessions (
+            player TEXT PRIMARY KEY,
+            media_key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            saved_at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -64,9 +64,8 @@ class NotifySocket:
         self.sock.close()
 
 
-# The real entry point with the delivery grace (5 min: how late a /scrobble/stop may still be
-# sent, since Trakt stamps it on arrival) shortened, so an outage "longer than the grace" takes
-# seconds instead of minutes. Everything else is the installed daemon.
+# The real entry point with the stop window (5 s: how late a /scrobble/stop may still be
+# sent, since Trakt stamps it on arrival) set by a test. Everything else is the installed daemon.
 GRACE_ENTRY = """
 import functools, sys
 import scrobblerd.daemon.services as services

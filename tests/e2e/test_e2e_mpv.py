@@ -187,9 +187,8 @@ def test_trakt_down_longer_than_the_grace_syncs_history_with_the_real_time(
     setup: Callable[..., Path], daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
     trakt: FakeTrakt, media_dir: Path,
 ) -> None:  # fmt: skip
-    """Trakt is down during the viewing and long after it. The daemon's delivery grace (5 min: a
-    /scrobble/stop sent later would be stamped with its arrival) is shortened to 3 s here, so
-    "down for an hour" is down for 6 s past the end: the watch must then go through
+    """Trakt is down during the viewing and after it, longer than the stop window (a
+    /scrobble/stop sent later would be stamped with its arrival): the watch must then go through
     /sync/history carrying the real end as watched_at."""
     daemon = daemons(setup(), delivery_grace=3.0)
     trakt.set_outage(True)
@@ -267,17 +266,41 @@ def test_daemon_restarted_mid_movie_attaches_and_carries_on(
     starts = len([s for s in trakt.scrobbles if s["action"] == "start"])
     second = daemons(config)
     assert second.wait_event("player_found", 1, state="playing") is not None, second.log_text()
-    wait_scrobble(trakt, "start", lambda s: True, 10)
-    trakt.wait_for(lambda t: len([s for s in t.scrobbles if s["action"] == "start"]) > starts, 10)
-    restart = [s for s in trakt.scrobbles if s["action"] == "start"][starts]
-    real = 100 * mpv.get("time-pos") / mpv.get("duration")
-    assert abs(restart["progress"] - real) <= 3.0, (restart["progress"], real)
+    # The new daemon carries the viewing on (Trakt already heard its start), then hears the seek
+    restored = second.wait_event("session_restored", 10)
+    assert restored is not None, second.log_text()
     mpv.seek_percent(97)
+    moved = trakt.wait_for(lambda t: len([s for s in t.scrobbles if s["action"] == "start"]) > starts, 10)
+    assert moved, trakt.scrobbles
+    restart = [s for s in trakt.scrobbles if s["action"] == "start"][starts]
+    assert 96 <= restart["progress"] <= 100, restart["progress"]
     ended = mpv.wait_idle(30)
     [entry] = wait_history(trakt, 1)
     assert_at(entry, ended)
     assert second.stop() == 0
     assert len(trakt.history) == 1
+
+
+def test_a_daemon_killed_past_the_threshold_mid_viewing_still_counts_the_watch(
+    setup: Callable[..., Path], daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
+    trakt: FakeTrakt, media_dir: Path,
+) -> None:  # fmt: skip
+    """Killed at 95 % with less left than the preview time: the restarted daemon must not take the
+    viewing it saw begin for a preview opened past the threshold."""
+    config = setup()
+    first = daemons(config)
+    mpv.load(media_dir / MATRIX)
+    play_until(mpv, trakt, MATRIX, 95)
+    wait_scrobble(trakt, "start", lambda s: s["progress"] >= 94, 10)
+    first.kill()  # SIGKILL mid-viewing; mpv plays on to the end
+    second = daemons(config)
+    restored = second.wait_event("session_restored", 10)
+    assert restored is not None, second.log_text()
+    ended = mpv.wait_idle(30)
+    [entry] = wait_history(trakt, 1)
+    assert_at(entry, ended)
+    assert second.stop() == 0
+    assert len(trakt.history) == 1, trakt.history
 
 
 def test_a_killed_player_past_the_threshold_still_counts(
