@@ -1,7 +1,9 @@
 """Delivery benchmark: enqueue throughput, then 10,000 late watches delivered to a local
-Trakt-like server that allows one POST per second.
+Trakt-like server that allows one POST per second; and `--outage N`: N watches made while Trakt
+is down, delivered by the running worker thread once it is back.
 
     python -m bench.bench_delivery [--watches 10000] [--batch-size 1000]
+    python -m bench.bench_delivery --outage 30 [--down 20]
 """
 
 from __future__ import annotations
@@ -40,12 +42,64 @@ def resolve(media: MediaRef, part: int) -> Item | None:
     return Movie(media.title or "", media.year, dict(media.ids))
 
 
+def outage(watches: int, down: float) -> None:
+    """Watches made during an outage (each a second apart, the last just before the return), the
+    outage going on `down` seconds more, then Trakt back: what the worker thread does by itself."""
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
+        fake.post_interval = 1.0
+        for n in range(1, MOVIES + 1):
+            fake.add_movie(f"Movie {n}", 2000, {"trakt": n})
+        client = TraktClient(
+            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=10),
+            Tokens(fake.issue_token()["access_token"]),
+        )
+        with Store.open(Path(tmp)) as store, client:
+            worker = DeliveryWorker(store, client, resolve)
+            fake.set_outage(True)
+            worker.start()
+            start = time.time()
+            ends = []
+            for i in range(watches):
+                n = i % MOVIES + 1
+                media = MediaRef(
+                    path=f"/v/Movie.{n}.mkv", title=f"Movie {n}", kind="movie", year=2000, ids={"trakt": n}
+                )
+                at = start - watches + i
+                ends.append(at)
+                worker.submit(
+                    ScrobbleAction(ActionKind.STOP, "mpv:bench", f"v{i}", media, 95.0, at, watched=True)
+                )
+            time.sleep(down)
+            fake.set_outage(False)
+            back = time.time()
+            deadline = back + 120
+            while len(fake.history) < watches and time.time() < deadline:
+                time.sleep(0.05)
+            worker.stop(5)
+        posts = [r for r in fake.requests if r.method == "POST" and r.at >= back]
+        got = sorted(h["at"] for h in fake.history)
+        error = max((abs(a - b) for a, b in zip(got, sorted(ends), strict=False)), default=float("nan"))
+        ok = len(fake.history) == watches
+    first = posts[0].at - back if posts else float("nan")
+    last = posts[-1].at - back if posts else float("nan")
+    print(
+        f"outage: {watches} watches made while Trakt was down ({down:.0f} s more of outage after the "
+        f"last); after its return: {len(posts)} write requests, first delivery {first:.1f} s and last "
+        f"{last:.1f} s after it; largest watched_at error {error:.1f} s; all delivered once: {ok}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watches", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--outage", type=int, default=0, help="watches made during an outage")
+    parser.add_argument("--down", type=float, default=20.0, help="seconds of outage after them")
     args = parser.parse_args()
     logs.configure(level="warning", fmt="console")
+    if args.outage:
+        outage(args.outage, args.down)
+        return
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
         fake.post_interval = 1.0  # Trakt: about one POST per second; faster gets 429
         for n in range(1, MOVIES + 1):

@@ -206,3 +206,17 @@ def test_trakt_client_probe_is_a_get_of_the_account_settings(fake: FakeTrakt) ->
     with TraktClient(fake.config(), Tokens(fake.issue_token()["access_token"])) as client:
         client.user_settings()
     assert [(r.method, r.path) for r in fake.requests][-1] == ("GET", "/users/settings")
+
+
+def test_an_unanswered_send_wakes_the_worker_once_it_has_settled(store: Store) -> None:
+    """A send that got no answer stays in flight; the worker must not sleep past the moment it
+    may be looked up in Trakt's history (nothing else would wake it)."""
+    client = FakeClient(errors=[TransientError("no answer within 3 s")])
+    w = DeliveryWorker(
+        store, client, resolve, clock=lambda: T0, post_interval=0.0, rand=lambda: 0.0, settle=30.0
+    )
+    w.submit(watched("v", T0 - 100))
+    w.run_once(T0)
+    (row,) = deliveries.rows(store)
+    assert row.status == "inflight"
+    assert w._idle_wait() <= 30.0 + 0.05

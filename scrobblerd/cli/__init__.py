@@ -10,6 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+# structlog's console renderer pulls in rich and pygments whenever they are installed (a dev tool
+# brings them): about 6 MiB in every scrobblerd process for tracebacks we print plainly anyway.
+# Only this process-entry module does it, before structlog is first imported.
+sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+
 from scrobblerd import __version__, logs
 from scrobblerd.cli import auth, conf, doctor, identify, playback, queue, rate, run, service, status
 from scrobblerd.cli.common import fail, load_config_or_exit

@@ -212,6 +212,9 @@ class DeliveryWorker(Sending):
         nxt = deliveries.next_due_at(self.store)
         if nxt is not None:
             wait = min(wait, max(nxt, health.hold_until) - now)
+        sent = deliveries.earliest_inflight(self.store)
+        if sent is not None:  # an unanswered send is looked up once it has settled
+            wait = min(wait, max(sent + self.settle, health.hold_until) - now)
         live = self._live.next_try()
         if live is not None:
             wait = min(wait, max(live, health.hold_until) - now)

@@ -252,6 +252,13 @@ def next_due_at(store: Store) -> float | None:
     return None if r[0] is None else float(r[0])
 
 
+def earliest_inflight(store: Store) -> float | None:
+    """When the oldest row now in flight was sent (it is checked once that send has settled)."""
+    with store.read() as conn:
+        r = conn.execute("SELECT MIN(inflight_at) FROM queue WHERE status = ?", (INFLIGHT,)).fetchone()
+    return None if r[0] is None else float(r[0])
+
+
 def set_payload(conn: sqlite3.Connection, row_id: int, payload: dict[str, Any]) -> None:
     conn.execute("UPDATE queue SET payload = ? WHERE id = ?", (json.dumps(payload), row_id))
 

@@ -208,6 +208,23 @@ class Chaos:
             time.sleep(0.02)
         raise TimeoutError(f"no {action} decided for {path.name}:\n" + daemon.log_text()[-4000:])
 
+    def wait_carried_on(self, path: Path, timeout: float = 15.0) -> None:
+        """The restarted daemon took up the viewing: restored from what the killed one saved (or,
+        when the kill came before anything was saved, a new start)."""
+        daemon = self.daemon
+        assert daemon is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in list(daemon.lines):
+                if record.get("event") == "session_restored" or (
+                    record.get("event") == "scrobble_decided"
+                    and record.get("action") == "start"
+                    and record.get("media") == str(path)
+                ):
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"the viewing of {path.name} was not carried on:\n" + daemon.log_text()[-4000:])
+
     def wait_queued_after(self, index: int, timeout: float = 10.0) -> None:
         daemon = self.daemon
         assert daemon is not None
@@ -240,8 +257,8 @@ class Chaos:
         mpv.wait_playing(v.path.name)
         self.wait_decided("start", v.path)
         if v.daemon_kill == "mid":
-            self.kill_daemon()  # the new one attaches to the playing mpv
-            self.wait_decided("start", v.path)
+            self.kill_daemon()  # the new one attaches to the playing mpv and carries the viewing on
+            self.wait_carried_on(v.path)
         if v.kind == "end":
             mpv.seek_percent(98)
             v.ended_at = mpv.wait_idle(30)
