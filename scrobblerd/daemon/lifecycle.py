@@ -49,7 +49,7 @@ TOKEN_CHECK_INTERVAL = 600.0  # seconds; tokens live about a day, refresh is due
 CACHE_UPKEEP_INTERVAL = 3600.0
 # Seconds between looks at the status; the file is rewritten only when something changed (or
 # every statusfile.REFRESH seconds), so `status` is at most this stale when the page is off.
-STATUS_INTERVAL = 1.0
+STATUS_INTERVAL = 3.0
 ALERT_INTERVAL = 30.0  # seconds between looks at what may need an alert (only with alerts.urls)
 
 
