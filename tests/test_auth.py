@@ -30,7 +30,8 @@ from scrobblerd.trakt.auth import (
     device_login,
     refresh_margin,
 )
-from scrobblerd.trakt.client import DeviceCode, TraktClient
+from scrobblerd.trakt.client import TraktClient
+from scrobblerd.trakt.objects import DeviceCode
 from tests.trakt_server import FakeTrakt
 
 ROOT = Path(__file__).resolve().parent.parent

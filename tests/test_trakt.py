@@ -23,7 +23,10 @@ from scrobblerd.errors import (
 )
 from scrobblerd.models import ActionKind, Episode, Movie, Show
 from scrobblerd.trakt.auth import TokenManager, TokenStore
-from scrobblerd.trakt.client import TraktClient, retry_after_seconds, search_escape, sync_body
+from scrobblerd.trakt.client import TraktClient
+from scrobblerd.trakt.errors import retry_after_seconds
+from scrobblerd.trakt.lookup import search_escape
+from scrobblerd.trakt.objects import sync_body
 from tests.trakt_server import FakeTrakt
 
 MATRIX = Movie("The Matrix", 1999, {"trakt": 481, "imdb": "tt0133093", "tmdb": 603})

@@ -37,7 +37,8 @@ def activation_page(verification_url: str) -> str:
 def cmd_auth(args: argparse.Namespace) -> int:
     from scrobblerd.errors import AuthError, TraktError
     from scrobblerd.trakt.auth import auth_status, device_login, open_tokens
-    from scrobblerd.trakt.client import DeviceCode, TraktClient
+    from scrobblerd.trakt.client import TraktClient
+    from scrobblerd.trakt.objects import DeviceCode
 
     config = load_config_or_exit(args)
     _configure_logging(args, "warning")

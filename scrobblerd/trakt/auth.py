@@ -22,7 +22,8 @@ import structlog
 from scrobblerd.config.settings import Config
 from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
 from scrobblerd.timefmt import iso_utc
-from scrobblerd.trakt.client import DeviceCode, DevicePoll, TraktClient
+from scrobblerd.trakt.client import TraktClient
+from scrobblerd.trakt.objects import DeviceCode, DevicePoll
 from scrobblerd.trakt.tokenfile import TOKEN_FILE, Token, TokenStore, from_reply, refresh_margin
 
 __all__ = [

@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import requests
 import structlog
@@ -21,83 +20,35 @@ import structlog
 import scrobblerd
 from scrobblerd import deadline, metrics
 from scrobblerd.config.settings import DEFAULT_CLIENT_ID, TraktConfig
-from scrobblerd.errors import AuthError, PermanentError, TransientError, UnauthorizedError
-from scrobblerd.models import ActionKind, Episode, Item, Movie, Show
+from scrobblerd.errors import AuthError, PermanentError, TransientError
+from scrobblerd.models import ActionKind, Item, Show
 from scrobblerd.timefmt import iso_date, iso_utc_ms, parse_time
-from scrobblerd.trakt.episodes import ShowEpisodes, parse_show_episodes
 from scrobblerd.trakt.errors import (
-    BODY_EXCERPT,
-    excerpt,
     expect_object,
     json_body,
     raise_for_status,
-    retry_after_seconds,
     shaped,
 )
+from scrobblerd.trakt.lookup import LookupCalls
+from scrobblerd.trakt.oauth import OAuthCalls
 from scrobblerd.trakt.objects import (
-    DeviceCode,
-    DevicePoll,
     HistoryEntry,
     ScrobbleResult,
-    SearchResult,
     SyncResult,
     UserSettings,
     as_item,
-    episode_object,
-    media_object,
-    parse_episode,
     parse_item,
-    parse_movie,
-    parse_search_results,
-    parse_show,
     scrobble_body,
     sync_body,
 )
-from scrobblerd.trakt.playback import PlaybackCalls, PlaybackEntry
-
-# The client's public face: its objects and helpers live in trakt_objects and trakt_errors,
-# callers import them from here.
-__all__ = [
-    "API_VERSION",
-    "BODY_EXCERPT",
-    "DEVICE_POLL_ANSWERS",
-    "HISTORY_PAGE_LIMIT",
-    "MAX_PAGES",
-    "OOB_REDIRECT",
-    "SOLR_SPECIAL",
-    "DeviceCode",
-    "DevicePoll",
-    "HistoryEntry",
-    "PlaybackEntry",
-    "ScrobbleResult",
-    "SearchResult",
-    "SyncResult",
-    "TokenSource",
-    "TraktClient",
-    "UserSettings",
-    "episode_object",
-    "json_body",
-    "media_object",
-    "parse_episode",
-    "parse_item",
-    "parse_movie",
-    "parse_show",
-    "raise_for_status",
-    "retry_after_seconds",
-    "scrobble_body",
-    "search_escape",
-    "sync_body",
-]
+from scrobblerd.trakt.playback import PlaybackCalls
 
 log = structlog.get_logger()
 
 API_VERSION = "2"  # Trakt: trakt-api-version header
-OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"  # Trakt: redirect_uri for device/out-of-band apps
 DAY = 86400.0
 HISTORY_PAGE_LIMIT = 100  # items per page when reading history (fewer round trips)
 MAX_PAGES = 100  # a safety stop for pagination that never ends
-SOLR_SPECIAL = set('+-&|!(){}[]^"~*?:/\\')  # Trakt: search characters to escape with a backslash
-DEVICE_POLL_ANSWERS = frozenset({200, 400, 404, 409, 410, 418, 429})  # Trakt: /oauth/device/token
 
 
 class TokenSource(Protocol):
@@ -110,11 +61,7 @@ class TokenSource(Protocol):
         ...
 
 
-def search_escape(query: str) -> str:
-    return "".join("\\" + ch if ch in SOLR_SPECIAL else ch for ch in query)
-
-
-class TraktClient(PlaybackCalls):
+class TraktClient(PlaybackCalls, LookupCalls, OAuthCalls):
     """One requests.Session against `config.api_url`; safe to share between threads for reads,
     used by one delivery thread for writes."""
 
@@ -315,147 +262,3 @@ class TraktClient(PlaybackCalls):
             "users/settings",
             lambda: UserSettings(str(data["user"]["username"]), bool(data["user"].get("vip")), dict(data)),
         )
-
-    # ---- identification --------------------------------------------------------------------
-    def search_text(
-        self, query: str, types: Sequence[str] = ("movie", "show"), year: int | None = None, limit: int = 10
-    ) -> list[SearchResult]:
-        # title, original_title, translations and aliases: the search fields Trakt uses by default
-        params: dict[str, Any] = {"query": search_escape(query), "limit": limit, "extended": "full"}
-        if year is not None:
-            params["years"] = year
-        data = self._json("GET", "/search/" + ",".join(types), "search", oauth=False, params=params)
-        return parse_search_results(data)
-
-    def search_id(self, id_type: str, value: str | int, type: str | None = None) -> list[SearchResult]:
-        if id_type not in ("trakt", "imdb", "tmdb", "tvdb"):
-            raise ValueError(f"unknown id type {id_type!r}")
-        params = {"type": type} if type else {}
-        data = self._json(
-            "GET", f"/search/{id_type}/{quote(str(value), safe='')}", "search", oauth=False, params=params
-        )
-        return parse_search_results(data)
-
-    def episode(self, show: Show, season: int, number: int) -> Episode | None:
-        key = next((show.ids[k] for k in ("trakt", "slug", "imdb") if show.ids.get(k)), None)
-        if key is None:
-            raise PermanentError(f"episode lookup needs the show's trakt id, slug or imdb id: {show.title!r}")
-        path = f"/shows/{quote(str(key), safe='')}/seasons/{season}/episodes/{number}"
-        resp = self._call("GET", path, "episode", oauth=False, accept=(404,))
-        if resp.status_code == 404:
-            return None
-        data = json_body(resp, "episode")
-        return shaped("episode", lambda: parse_episode(data, show))
-
-    def summary(self, kind: str, key: str) -> Movie | Show | None:
-        """GET /movies/:id or /shows/:id (a Trakt id or slug); None when Trakt has no such item."""
-        if kind not in ("movie", "show"):
-            raise ValueError(f"unknown kind {kind!r}")
-        path = f"/{kind}s/{quote(key, safe='')}"
-        resp = self._call("GET", path, kind, oauth=False, accept=(404,))
-        if resp.status_code == 404:
-            return None
-        data = expect_object(json_body(resp, kind), kind)
-        return shaped(kind, lambda: parse_movie(data) if kind == "movie" else parse_show(data))
-
-    def show_episodes(self, show: Show) -> ShowEpisodes:
-        """Every episode of `show` with ids, absolute numbers and air times, and its time zone."""
-        key = _show_key(show)
-        seasons = self._json(
-            "GET", f"/shows/{key}/seasons", "seasons", oauth=False, params={"extended": "full,episodes"}
-        )
-        summary = self._json("GET", f"/shows/{key}", "show", oauth=False, params={"extended": "full"})
-        return shaped("seasons", lambda: parse_show_episodes(seasons, summary, show))
-
-    def show_aliases(self, show: Show) -> list[str]:
-        """The show's other titles (localized and alternate ones)."""
-        data = self._json("GET", f"/shows/{_show_key(show)}/aliases", "aliases", oauth=False)
-        return (
-            [str(a["title"]) for a in data if isinstance(a, dict) and a.get("title")]
-            if isinstance(data, list)
-            else []
-        )
-
-    # ---- OAuth (used by scrobblerd.trakt.auth) ----------------------------------------------------
-    def _client_auth(self) -> dict[str, str]:
-        return {"client_id": self._config.client_id, "client_secret": self._config.client_secret}
-
-    def device_code(self) -> DeviceCode:
-        body = {"client_id": self._config.client_id}
-        data = self._json(
-            "POST", "/oauth/device/code", "device code", oauth=False, base=self._auth_base, json=body
-        )
-        return shaped(
-            "device code",
-            lambda: DeviceCode(
-                str(data["device_code"]),
-                str(data["user_code"]),
-                str(data["verification_url"]),
-                float(data["expires_in"]),
-                float(data["interval"]),
-            ),
-        )
-
-    def device_token(self, device_code: str) -> DevicePoll:
-        body = {"code": device_code, **self._client_auth()}
-        resp = self._call(
-            "POST",
-            "/oauth/device/token",
-            "device token",
-            oauth=False,
-            base=self._auth_base,
-            json=body,
-            accept=tuple(DEVICE_POLL_ANSWERS - {200}),
-        )
-        if resp.status_code != 200:
-            resp.close()
-            return DevicePoll(resp.status_code)
-        return DevicePoll(200, _token_dict(json_body(resp, "device token"), "device token"))
-
-    def refresh_token(self, refresh_token: str) -> dict[str, Any]:
-        """New tokens for a refresh token. An invalid grant (400/401) is UnauthorizedError."""
-        body = {
-            "refresh_token": refresh_token,
-            "redirect_uri": OOB_REDIRECT,
-            "grant_type": "refresh_token",
-            **self._client_auth(),
-        }
-        resp = self._call(
-            "POST",
-            "/oauth/token",
-            "token refresh",
-            oauth=False,
-            base=self._auth_base,
-            json=body,
-            accept=(400,),
-        )
-        if resp.status_code == 400:  # Trakt: {"error": "invalid_grant", "error_description": ...}
-            raise UnauthorizedError(f"token refresh: HTTP 400: {excerpt(resp)}", 400)
-        return _token_dict(json_body(resp, "token refresh"), "token refresh")
-
-    def probe_auth_host(self) -> int:
-        """The HTTP status of a plain GET of the OAuth host's authorize page: any answer means
-        logins and refreshes can reach it. TransientError when nothing answers."""
-        resp = self._send(
-            "GET", "/oauth/authorize", "auth host", None, self._auth_base, allow_redirects=False
-        )
-        resp.close()
-        return resp.status_code
-
-    def revoke(self, token: str) -> None:
-        body = {"token": token, **self._client_auth()}
-        self._call("POST", "/oauth/revoke", "revoke", oauth=False, base=self._auth_base, json=body).close()
-
-
-def _show_key(show: Show) -> str:
-    key = next((show.ids[k] for k in ("trakt", "slug", "imdb") if show.ids.get(k)), None)
-    if key is None:
-        raise PermanentError(f"show lookup needs the show's trakt id, slug or imdb id: {show.title!r}")
-    return quote(str(key), safe="")
-
-
-def _token_dict(data: Any, what: str) -> dict[str, Any]:
-    token = expect_object(data, what)
-    if not isinstance(token.get("access_token"), str) or not isinstance(token.get("refresh_token"), str):
-        raise PermanentError(f"{what}: the answer has no access_token/refresh_token")
-    return token

@@ -66,7 +66,7 @@ class DeviceCode:
 
 @dataclass(frozen=True)
 class DevicePoll:
-    """One answer of /oauth/device/token: `status` is one of scrobblerd.trakt.client.DEVICE_POLL_ANSWERS."""
+    """One answer of /oauth/device/token: `status` is one of scrobblerd.trakt.oauth.DEVICE_POLL_ANSWERS."""
 
     status: int
     token: dict[str, Any] | None = None
