@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 
+from scrobblerd import deadline
 from scrobblerd.errors import PlayerError
 from scrobblerd.players.vlc.settings import VlcConfig
 
@@ -19,13 +20,16 @@ class VlcCommands:
     def seek(self, player: str, position: float) -> None:
         # VLC's `val` takes whole seconds (or "50%", "+10s"); one VLC per config, so `player` is it.
         params = {"command": "seek", "val": str(round(position))}
+        session = deadline.install(requests.Session())
+        session.auth = ("", str(self.config.password))
         try:
-            with requests.get(
-                self.url + STATUS_PATH,
-                params=params,
-                auth=("", str(self.config.password)),
-                timeout=REQUEST_TIMEOUT,
-            ) as resp:
+            # the whole exchange within the timeout, as for every other HTTP call to a player
+            with (
+                session,
+                deadline.request(
+                    session, "GET", self.url + STATUS_PATH, total=REQUEST_TIMEOUT, params=params
+                ) as resp,
+            ):
                 if resp.status_code != 200:
                     raise PlayerError(f"VLC refused the seek: HTTP {resp.status_code}")
         except requests.RequestException as exc:
