@@ -4,11 +4,12 @@ episode list and aliases. A part of TraktClient."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from scrobblerd.errors import PermanentError
 from scrobblerd.models import Episode, Movie, Show
+from scrobblerd.trakt.calls import ClientPart
 from scrobblerd.trakt.episodes import ShowEpisodes, parse_show_episodes
 from scrobblerd.trakt.errors import expect_object, json_body, shaped
 from scrobblerd.trakt.objects import (
@@ -19,11 +20,6 @@ from scrobblerd.trakt.objects import (
     parse_show,
 )
 
-if TYPE_CHECKING:
-    import requests
-
-    from scrobblerd.config.settings import TraktConfig
-
 SOLR_SPECIAL = set('+-&|!(){}[]^"~*?:/\\')  # Trakt: search characters to escape with a backslash
 
 
@@ -31,29 +27,8 @@ def search_escape(query: str) -> str:
     return "".join("\\" + ch if ch in SOLR_SPECIAL else ch for ch in query)
 
 
-class LookupCalls:
+class LookupCalls(ClientPart):
     """Mixed into TraktClient, whose transport these use."""
-
-    if TYPE_CHECKING:
-        _config: TraktConfig
-        _auth_base: str
-
-        def _json(self, method: str, path: str, what: str, **kw: Any) -> Any: ...
-
-        def _call(
-            self,
-            method: str,
-            path: str,
-            what: str,
-            *,
-            oauth: bool = True,
-            accept: tuple[int, ...] = (),
-            **kw: Any,
-        ) -> requests.Response: ...
-
-        def _send(
-            self, method: str, path: str, what: str, token: str | None, base: str | None = None, **kw: Any
-        ) -> requests.Response: ...
 
     def search_text(
         self, query: str, types: Sequence[str] = ("movie", "show"), year: int | None = None, limit: int = 10

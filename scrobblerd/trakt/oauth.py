@@ -3,44 +3,19 @@ revoke, and a probe of the host for `doctor`. A part of TraktClient; tokens live
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrobblerd.errors import PermanentError, UnauthorizedError
+from scrobblerd.trakt.calls import ClientPart
 from scrobblerd.trakt.errors import excerpt, expect_object, json_body, shaped
 from scrobblerd.trakt.objects import DeviceCode, DevicePoll
-
-if TYPE_CHECKING:
-    import requests
-
-    from scrobblerd.config.settings import TraktConfig
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"  # Trakt: redirect_uri for device/out-of-band apps
 DEVICE_POLL_ANSWERS = frozenset({200, 400, 404, 409, 410, 418, 429})  # Trakt: /oauth/device/token
 
 
-class OAuthCalls:
+class OAuthCalls(ClientPart):
     """Mixed into TraktClient, whose transport these use."""
-
-    if TYPE_CHECKING:
-        _config: TraktConfig
-        _auth_base: str
-
-        def _json(self, method: str, path: str, what: str, **kw: Any) -> Any: ...
-
-        def _call(
-            self,
-            method: str,
-            path: str,
-            what: str,
-            *,
-            oauth: bool = True,
-            accept: tuple[int, ...] = (),
-            **kw: Any,
-        ) -> requests.Response: ...
-
-        def _send(
-            self, method: str, path: str, what: str, token: str | None, base: str | None = None, **kw: Any
-        ) -> requests.Response: ...
 
     def _client_auth(self) -> dict[str, str]:
         return {"client_id": self._config.client_id, "client_secret": self._config.client_secret}

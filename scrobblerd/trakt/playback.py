@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from scrobblerd.errors import PermanentError
 from scrobblerd.models import Item
 from scrobblerd.timefmt import timestamp_of
+from scrobblerd.trakt.calls import ClientPart
 from scrobblerd.trakt.errors import expect_object, shaped
 from scrobblerd.trakt.objects import as_item, parse_item
-
-if TYPE_CHECKING:
-    import requests
 
 log = structlog.get_logger()
 
@@ -53,23 +51,8 @@ def parse_playback(data: Any, what: str) -> list[PlaybackEntry]:
     return entries
 
 
-class PlaybackCalls:
+class PlaybackCalls(ClientPart):
     """The resume-point endpoints; mixed into TraktClient, whose transport they use."""
-
-    if TYPE_CHECKING:
-
-        def _json(self, method: str, path: str, what: str, **kw: Any) -> Any: ...
-
-        def _call(
-            self,
-            method: str,
-            path: str,
-            what: str,
-            *,
-            oauth: bool = True,
-            accept: tuple[int, ...] = (),
-            **kw: Any,
-        ) -> requests.Response: ...
 
     def get_playback(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The raw `/sync/playback` list (all kinds, or `movies`/`episodes`)."""
