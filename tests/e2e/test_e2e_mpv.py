@@ -7,6 +7,8 @@ seek close to the end (`seek 95 absolute-percent+exact`) and let the file end fo
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -375,3 +377,32 @@ def test_a_stop_trakt_recorded_but_never_answered_is_not_doubled_later(
     assert daemon.stop() == 0
     assert len(trakt.history) == 1, trakt.history
     assert posts(trakt, "/sync/history") == []
+
+
+def test_queue_retry_from_the_shell_wakes_the_running_daemon_at_once(
+    setup: Callable[..., Path], daemons: Callable[..., DaemonProcess], mpv: MpvPlayer,
+    trakt: FakeTrakt, media_dir: Path,
+) -> None:  # fmt: skip
+    """The worker never polls the queue: a failed watch made due by `scrobblerd queue retry` in
+    another process goes out because the command wakes the daemon (SIGUSR1), within seconds."""
+    config = setup()
+    daemon = daemons(config)
+    # Trakt refuses the watch for good, by whichever route it goes: it fails
+    trakt.fail_next(1, 404, paths=("/scrobble/stop", "/sync/history"))  # type: ignore[arg-type]
+    mpv.load(media_dir / MATRIX)
+    play_until(mpv, trakt, MATRIX, 95)
+    mpv.wait_idle(30)
+    failed = daemon.wait_event("delivery_failed", 15)
+    assert failed is not None, daemon.log_text()
+    assert trakt.history == []
+    out = subprocess.run(
+        [sys.executable, "-m", "scrobblerd", "--config", str(config), "queue", "retry"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    asked = time.monotonic()
+    assert out.returncode == 0, out.stderr
+    assert "the running daemon sends them now" in out.stdout, out.stdout
+    assert trakt.wait_for(lambda t: len(t.history) == 1, 5), daemon.log_text()[-3000:]
+    assert time.monotonic() - asked < 5
+    assert daemon.stop() == 0
+    assert len(trakt.history) == 1
