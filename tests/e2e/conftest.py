@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from scrobblerd.trakt.auth import Token, TokenStore
-from tests.e2e.harness import NotifySocket, write_config
+from tests.conftest import require_binary
+from tests.e2e.harness import MpvPlayer, NotifySocket, write_config
 from tests.trakt_server import FakeTrakt
 
 MATRIX_IDS = {"trakt": 481, "slug": "the-matrix-1999", "imdb": "tt0133093", "tmdb": 603}
@@ -69,3 +70,11 @@ def mpv_config(tmp_path: Path, trakt: FakeTrakt, ipc_path: Path, **overrides: An
     """daemon_config with the mpv watcher on `ipc_path`."""
     players = {"mpv": {"enabled": True, "ipc_path": str(ipc_path)}, **overrides.pop("players", {})}
     return daemon_config(tmp_path, trakt, players=players, **overrides)
+
+
+@pytest.fixture
+def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
+    """A real mpv, idle, on the test's IPC socket (stopped at teardown)."""
+    require_binary("mpv")
+    with MpvPlayer(mpv_socket) as player:
+        yield player

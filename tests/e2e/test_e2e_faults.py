@@ -17,7 +17,7 @@ import pytest
 from scrobblerd.models import ActionKind, MediaRef, ScrobbleAction
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
-from tests.conftest import SmallDisk, mount_small_disk, require_binary, unmount
+from tests.conftest import SmallDisk, mount_small_disk, unmount
 from tests.e2e.conftest import MATRIX_IDS, authorise, daemon_config, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
@@ -33,13 +33,6 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
     small = mount_small_disk(tmp_path / "disk", 4096)
     yield small
     unmount(small)
-
-
-@pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_binary
 from tests.e2e.conftest import MATRIX_IDS, authorise, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
@@ -28,13 +27,6 @@ MATRIX = "The.Matrix.1999.1080p.BluRay.x264.mkv"
 EPISODES = ["Breaking.Bad.S01E02.720p.mkv", "Breaking.Bad.S01E03.720p.mkv", "Breaking.Bad.S01E04.720p.mkv"]
 WATCHED_AT_SLACK = 3.0  # seconds between the real end and the watched_at Trakt records
 DELIVERY_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_binary
 from tests.e2e.conftest import MATRIX_IDS, authorise, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
@@ -25,13 +24,6 @@ MATRIX = "The.Matrix.1999.1080p.BluRay.x264.mkv"
 RESUME_WITHIN = 2.0  # seconds from opening the file to playing at the saved point (the bar)
 TOLERANCE = 1.0  # percent
 RESUME_ON = {"enabled": True}
-
-
-@pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
 
 
 @pytest.fixture

@@ -53,13 +53,6 @@ def kodi(tmp_path: Path, media_dir: Path) -> Iterator[tuple[KodiProcess, int]]:
 
 
 @pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
-
-
-@pytest.fixture
 def vlc(media_dir: Path) -> Iterator[VlcProcess]:
     with VlcProcess(media_dir) as player:
         yield player

@@ -63,13 +63,6 @@ def chrome() -> Iterator[WebDriver]:
     driver.quit()
 
 
-@pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
-
-
 def start_page(tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path) -> dict[str, Any]:
     """The daemon with a failed watch of a known film and an unidentified home video queued."""
     state = tmp_path / "state"

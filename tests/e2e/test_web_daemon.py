@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port
 from tests.e2e.conftest import authorise, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
@@ -32,13 +32,6 @@ SECRETS = {
     "vlc_password": "vlc-pw-77e2",
     "client_secret": "client-secret-4b4b4b",
 }
-
-
-@pytest.fixture
-def mpv(mpv_socket: Path) -> Iterator[MpvPlayer]:
-    require_binary("mpv")
-    with MpvPlayer(mpv_socket) as player:
-        yield player
 
 
 @pytest.fixture
