@@ -231,6 +231,17 @@ def test_stop_position_is_extrapolated_since_the_last_read() -> None:
     assert mpv.feed([{"event": "end-file", "reason": "stop"}]) == []
 
 
+def test_a_stop_right_after_a_seek_while_paused_ends_at_the_seek_target() -> None:
+    # No playback-restart came between the seek and the stop: the stop still carries the target.
+    mpv = FakeMpv(**{**load_props(), "pause": True})
+    mpv.tracker.attach()
+    mpv.props["time-pos"] = 36.0  # what mpv answers from the seek on
+    assert mpv.feed([{"event": "seek"}]) == []
+    mpv.props.pop("time-pos")  # gone once the file is unloaded
+    [stopped] = mpv.feed([{"event": "end-file", "reason": "stop"}])
+    assert (stopped.kind, stopped.position) == (EventKind.STOPPED, 36.0)
+
+
 def test_nothing_is_lost_or_ended_when_nothing_played() -> None:
     mpv = FakeMpv()
     assert mpv.tracker.lost() == []

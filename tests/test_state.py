@@ -214,6 +214,14 @@ CASES: dict[str, tuple[Script, list[tuple[Any, ...]]]] = {
         [(0, "play", 0), (100, "pause", 100), (200, "seek", 3000), (300, "play", 3000)],
         [(0, "start", 0.0), (100, "pause", 1.67), (300, "start", 50.0)],
     ),
+    "seek while paused then stop tells Trakt the new point": (
+        [(0, "play", 0), (100, "pause", 100), (200, "seek", 3000), (300, "stop")],
+        [(0, "start", 0.0), (100, "pause", 1.67), (300, "pause", 50.0)],
+    ),
+    "seek while paused then the pause timeout tells Trakt the new point": (
+        [(0, "play", 0), (100, "pause", 100), (200, "seek", 3000), (100 + 3600, "tick")],
+        [(0, "start", 0.0), (100, "pause", 1.67), (3700, "pause", 50.0)],
+    ),
     "a seek storm collapses into its last position": (
         [(0, "play", 0), (10, "seek", 600), (10.2, "seek", 1200), (10.4, "seek", 1800), (10.6, "seek", 2400)],
         [(0, "start", 0.0), (10, "start", 10.0), (11.6, "start", 40.02)],

@@ -56,7 +56,8 @@ def leave(d: Draft, c: Step, part: int, progress: float) -> None:
         if d.live and progress >= c.rules.threshold:
             emit(d, c, ActionKind.STOP, part, progress)
             d.watched = d.watched | {part}
-        elif d.sent is ActionKind.START:
+        elif d.sent is ActionKind.START or (d.sent is ActionKind.PAUSE and d.stale):
+            # A seek while paused moved the point Trakt holds: it hears the new one.
             emit(d, c, ActionKind.PAUSE, part, progress)
     d.sent, d.last_sent, d.pending_at, d.stale = None, None, None, False
 

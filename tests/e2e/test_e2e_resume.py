@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from tests.conftest import free_port
 from tests.e2e.conftest import MATRIX_IDS, authorise, mpv_config
 from tests.e2e.harness import DaemonProcess, MpvPlayer
 from tests.trakt_server import FakeTrakt
@@ -27,14 +29,28 @@ RESUME_ON = {"enabled": True}
 
 
 @pytest.fixture
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
 def start_daemon(
-    tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path
+    tmp_path: Path, trakt: FakeTrakt, mpv_socket: Path, web_port: int
 ) -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
     def start(**overrides: Any) -> DaemonProcess:
         authorise(trakt, tmp_path / "state")
-        daemon = DaemonProcess(mpv_config(tmp_path, trakt, mpv_socket, log={"level": "info"}, **overrides))
+        daemon = DaemonProcess(
+            mpv_config(
+                tmp_path,
+                trakt,
+                mpv_socket,
+                log={"level": "info"},
+                web={"listen": f"127.0.0.1:{web_port}"},
+                **overrides,
+            )
+        )
         started.append(daemon)
         assert daemon.wait_event("daemon_ready", 30), daemon.log_text()
         assert daemon.wait_event("player_found", 15), daemon.log_text()
@@ -56,16 +72,31 @@ def near(target: float) -> Callable[[dict[str, Any]], bool]:
     return lambda s: abs(s["progress"] - target) <= TOLERANCE
 
 
-def pause_at(mpv: MpvPlayer, trakt: FakeTrakt, percent: float) -> None:
-    """Play the film from the start, seek to `percent`, pause there and stop."""
+def daemon_sees(web_port: int, state: str, percent: float) -> Callable[[MpvPlayer], bool]:
+    """Whether the daemon's live status (/api/status) has mpv's film in `state` at `percent`."""
+
+    def check(_: MpvPlayer) -> bool:
+        report = requests.get(f"http://127.0.0.1:{web_port}/api/status", timeout=5).json()
+        playing = [
+            i["now_playing"] for i in report["players"]["mpv"]["instances"].values() if i["now_playing"]
+        ]
+        return any(p["state"] == state and abs(p["progress"] - percent) <= TOLERANCE for p in playing)
+
+    return check
+
+
+def pause_at(mpv: MpvPlayer, trakt: FakeTrakt, percent: float, web_port: int) -> None:
+    """Play the film from the start, pause, move to `percent` while paused and stop once the
+    daemon has seen it there: Trakt is told the new point when the viewing ends."""
     mpv.wait_playing(MATRIX)
     wait_scrobble(trakt, "start", lambda s: True, 15)
     mpv.set("pause", True)
     mpv.seek_percent(percent)
-    wait_scrobble(trakt, "pause", near(percent), 10)
+    mpv.wait_for(daemon_sees(web_port, "paused", percent), 10)
     mpv.command("stop")
     mpv.wait_idle(10)
     mpv.set("pause", False)
+    wait_scrobble(trakt, "pause", near(percent), 10)
 
 
 def at_percent(mpv: MpvPlayer, target: float) -> Callable[[MpvPlayer], bool]:
@@ -77,11 +108,15 @@ def at_percent(mpv: MpvPlayer, target: float) -> Callable[[MpvPlayer], bool]:
 
 
 def test_a_film_paused_at_40_percent_opens_again_at_40_percent(
-    start_daemon: Callable[..., DaemonProcess], mpv: MpvPlayer, trakt: FakeTrakt, media_dir: Path
+    start_daemon: Callable[..., DaemonProcess],
+    mpv: MpvPlayer,
+    trakt: FakeTrakt,
+    media_dir: Path,
+    web_port: int,
 ) -> None:
     daemon = start_daemon(resume=RESUME_ON)
     mpv.load(media_dir / MATRIX)
-    pause_at(mpv, trakt, 40)
+    pause_at(mpv, trakt, 40, web_port)
     opened = mpv.load(media_dir / MATRIX)
     mpv.wait_for(at_percent(mpv, 40), RESUME_WITHIN)
     assert time.time() - opened <= RESUME_WITHIN
@@ -94,11 +129,15 @@ def test_a_film_paused_at_40_percent_opens_again_at_40_percent(
 
 
 def test_no_seek_when_the_film_is_opened_mid_file(
-    start_daemon: Callable[..., DaemonProcess], mpv: MpvPlayer, trakt: FakeTrakt, media_dir: Path
+    start_daemon: Callable[..., DaemonProcess],
+    mpv: MpvPlayer,
+    trakt: FakeTrakt,
+    media_dir: Path,
+    web_port: int,
 ) -> None:
     daemon = start_daemon(resume=RESUME_ON)
     mpv.load(media_dir / MATRIX)
-    pause_at(mpv, trakt, 40)
+    pause_at(mpv, trakt, 40, web_port)
     count = len(trakt.scrobbles)
     mpv.load(media_dir / MATRIX, options="start=20%")
     # The START goes out once the machine has settled on no lookup; any seek would come first.
@@ -111,11 +150,15 @@ def test_no_seek_when_the_film_is_opened_mid_file(
 
 
 def test_no_seek_when_resume_is_off(
-    start_daemon: Callable[..., DaemonProcess], mpv: MpvPlayer, trakt: FakeTrakt, media_dir: Path
+    start_daemon: Callable[..., DaemonProcess],
+    mpv: MpvPlayer,
+    trakt: FakeTrakt,
+    media_dir: Path,
+    web_port: int,
 ) -> None:
     daemon = start_daemon()
     mpv.load(media_dir / MATRIX)
-    pause_at(mpv, trakt, 40)
+    pause_at(mpv, trakt, 40, web_port)
     count = len(trakt.scrobbles)
     mpv.load(media_dir / MATRIX)
     ok = trakt.wait_for(lambda t: any(s["action"] == "start" for s in t.scrobbles[count:]), 15)

@@ -145,6 +145,9 @@ class MpvTracker:
             self._seen = "loading"
         elif name == "seek" and self.announced:
             self._seek_pending = True
+            # mpv answers a seek's target from here on; a stop before playback-restart (quick
+            # hands, or a paused player) still ends the viewing where the user put it.
+            self._read_position()
         elif name == "playback-restart":
             return self._on_restart()
         elif name == "end-file":
