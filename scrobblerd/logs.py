@@ -38,7 +38,9 @@ _SECRET_IN_TEXT = re.compile(
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+")
-_NOISY = {"urllib3": logging.WARNING, "apscheduler": logging.WARNING, "rebulk": logging.WARNING}
+_NOISY = {"urllib3": logging.WARNING, "apscheduler": logging.WARNING}
+# guessit's matcher writes hundreds of lines per file name at debug: never ours to read.
+_SILENT = {"rebulk": logging.WARNING}
 
 
 def redact_text(text: str) -> str:
@@ -119,3 +121,5 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     root.setLevel(numeric)
     for name, floor in _NOISY.items():
         logging.getLogger(name).setLevel(numeric if numeric == logging.DEBUG else max(numeric, floor))
+    for name, floor in _SILENT.items():
+        logging.getLogger(name).setLevel(max(numeric, floor))

@@ -55,6 +55,16 @@ def test_level_filters() -> None:
     assert "important" in out.getvalue()
 
 
+def test_debug_keeps_library_chatter_but_not_guessits_matcher() -> None:
+    out = capture(level="debug")
+    logging.getLogger("urllib3.connectionpool").debug("Starting new HTTPS connection")
+    logging.getLogger("rebulk.processors").debug("Checking rule condition: <RemoveWeak>")
+    structlog.get_logger().debug("ours")
+    text = out.getvalue()
+    assert "Starting new HTTPS connection" in text and "ours" in text
+    assert "Checking rule condition" not in text
+
+
 def test_logfmt_and_console_render() -> None:
     out = capture(fmt="logfmt", level="info")
     structlog.get_logger().info("player_found", player="mpv:/tmp/mpvsocket")
