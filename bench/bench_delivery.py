@@ -3,7 +3,7 @@ Trakt-like server that allows one POST per second; and `--outage N`: N watches m
 is down, delivered by the running worker thread once it is back.
 
     python -m bench.bench_delivery [--watches 10000] [--batch-size 1000]
-    python -m bench.bench_delivery --outage 30 [--down 20]
+    python -m bench.bench_delivery --outage 30 [--down 20] [--batch-size 1000]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def resolve(media: MediaRef, part: int) -> Item | None:
     return Movie(media.title or "", media.year, dict(media.ids))
 
 
-def outage(watches: int, down: float) -> None:
+def outage(watches: int, down: float, batch_size: int) -> None:
     """Watches made during an outage (each a second apart, the last just before the return), the
     outage going on `down` seconds more, then Trakt back: what the worker thread does by itself."""
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
@@ -54,7 +54,7 @@ def outage(watches: int, down: float) -> None:
             Tokens(fake.issue_token()["access_token"]),
         )
         with Store.open(Path(tmp)) as store, client:
-            worker = DeliveryWorker(store, client, resolve)
+            worker = DeliveryWorker(store, client, resolve, batch_size=batch_size)
             fake.set_outage(True)
             worker.start()
             start = time.time()
@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     logs.configure(level="warning", fmt="console")
     if args.outage:
-        outage(args.outage, args.down)
+        outage(args.outage, args.down, args.batch_size)
         return
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
         fake.post_interval = 1.0  # Trakt: about one POST per second; faster gets 429

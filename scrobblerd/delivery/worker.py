@@ -41,7 +41,7 @@ CONTINUATION_WINDOW = 6 * 3600.0
 # Trakt stamps a /scrobble/stop with the time it arrives: it is sent only while that is within this
 # many seconds of the real end. Any later watch goes by /sync/history with its real watched_at.
 STOP_WINDOW = 5.0
-BATCH_SIZE = 1000  # watches per POST /sync/history (Trakt takes arrays; one request per second)
+BATCH_SIZE = 2500  # watches per POST /sync/history (a few hundred KB of JSON); one write per second
 POST_INTERVAL = 1.0  # Trakt: about one POST per second per user
 IDLE_WAIT = 3600.0  # the longest the worker sleeps with nothing due (new work wakes it at once)
 UNSAVED_RETRY = 5.0  # seconds between tries to write a watch the database refused
