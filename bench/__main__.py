@@ -67,7 +67,7 @@ def table(players: list[bench_e2e.PlayerFigures], idle: bench_e2e.IdleFigures, d
     ]
     span = " | " * (len(names) - 1)
     rows.append(
-        f"| idle daemon, 3 watchers, no players | CPU {idle.cpu_percent:.2f} % over {idle.seconds:.0f} s, "
+        f"| idle daemon, 3 watchers, no players | CPU {idle.cpu_percent:.3f} % over {idle.seconds:.0f} s, "
         f"RSS {idle.rss_mib:.1f} MiB (peak {idle.hwm_mib:.1f} MiB){span}|"
     )
     rows.append(f"| delivery of 10,000 queued watches, 1 POST/s | {deliver}{span}|")

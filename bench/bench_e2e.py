@@ -8,13 +8,13 @@ real players.
   player just before) vs the progress in the stop/pause Trakt received.
 - idle CPU and RSS of the daemon with all three watchers enabled and no player running.
 
-    python -m bench.bench_e2e [--rounds 10] [--kills 3] [--idle-seconds 20]
+    python -m bench.bench_e2e [--rounds 10] [--kills 3] [--idle-seconds 20] [--idle-only]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import random
 import statistics
 import tempfile
@@ -289,10 +289,11 @@ class IdleFigures:
     cpu_percent: float
     rss_mib: float
     hwm_mib: float
+    wakeups: float  # context switches per second, all threads
 
 
 def idle_daemon(seconds: float) -> IdleFigures:
-    """All three watchers enabled, no player anywhere: the daemon's own cost at rest."""
+    """All three watchers enabled, no player anywhere, the page on: the daemon's own cost at rest."""
     from tests.live.run_kodi import free_port
 
     with FakeTrakt() as trakt, tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
@@ -302,20 +303,35 @@ def idle_daemon(seconds: float) -> IdleFigures:
             "kodi": {"enabled": True, "port": free_port(), "http_port": free_port()},
         }
         with daemon_for(Path(tmp), trakt, players) as daemon:
-            time.sleep(3.0)  # settle: imports done, first reconnect attempts made
+            # Settle: imports done, the reconnect backoff at its cap (0.5 s doubling to 5 s).
+            time.sleep(12.0)
             pid = daemon.proc.pid
-            ticks0, t0 = cpu_ticks(pid), time.monotonic()
+            ns0, sw0, t0 = run_ns(pid), switches(pid), time.monotonic()
             time.sleep(seconds)
-            ticks1, t1 = cpu_ticks(pid), time.monotonic()
+            ns1, sw1, t1 = run_ns(pid), switches(pid), time.monotonic()
             rss = rss_kib(pid) or 0
             hwm = status_kib(pid, "VmHWM:")
-    cpu = (ticks1 - ticks0) / os.sysconf("SC_CLK_TCK") / (t1 - t0) * 100
-    return IdleFigures(t1 - t0, cpu, rss / 1024, hwm / 1024)
+    cpu = (ns1 - ns0) / 1e9 / (t1 - t0) * 100
+    return IdleFigures(t1 - t0, cpu, rss / 1024, hwm / 1024, (sw1 - sw0) / (t1 - t0))
 
 
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+def run_ns(pid: int) -> int:
+    """Nanoseconds on a CPU, all threads (/proc/PID/task/*/schedstat: finer than stat's ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
+def switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+    return total
 
 
 def status_kib(pid: int, key: str) -> float:
@@ -360,11 +376,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--idle-only", action="store_true", help="only the idle figures")
     args = parser.parse_args()
+    if args.idle_only:
+        print(fmt_idle(idle_daemon(args.idle_seconds)))
+        return
     players, idle = run(args.rounds, args.kills, args.idle_seconds)
     for f in players:
         print(f"{f.name}: latency p50/p99 {fmt_latency(f)}; kill -9 stop-progress error {fmt_kill(f)}")
-    print(f"idle: CPU {idle.cpu_percent:.2f} % over {idle.seconds:.0f} s, RSS {idle.rss_mib:.1f} MiB")
+    print(fmt_idle(idle))
+
+
+def fmt_idle(idle: IdleFigures) -> str:
+    return (
+        f"idle: CPU {idle.cpu_percent:.3f} % over {idle.seconds:.0f} s, {idle.wakeups:.1f} context "
+        f"switches/s, RSS {idle.rss_mib:.1f} MiB (peak {idle.hwm_mib:.1f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -314,6 +314,14 @@ def test_request_answers_and_keeps_events_for_later(pair: Any) -> None:
     assert json.loads(mpv.recv(4096)) == {"command": ["get_property", "time-pos"], "request_id": 1}
 
 
+def test_events_that_come_in_the_same_read_as_the_answer_are_kept(pair: Any) -> None:
+    # mpv often writes the answer and the next events together (a seek's playback-restart).
+    ipc, mpv = pair
+    mpv.sendall(b'{"data":36.0,"request_id":1,"error":"success"}\n{"event":"playback-restart"}\n')
+    assert ipc.get("time-pos") == 36.0
+    assert list(ipc.pending) == [{"event": "playback-restart"}]
+
+
 def test_request_errors(pair: Any) -> None:
     ipc, mpv = pair
     mpv.sendall(b'{"request_id":1,"error":"property unavailable"}\n')

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 # structlog's console renderer pulls in rich and pygments whenever they are installed (a dev tool
 # brings them): about 6 MiB in every scrobblerd process for tracebacks we print plainly anyway.
 # Only this process-entry module does it, before structlog is first imported.
 sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+# requests guesses the encoding of a text answer that names none with charset_normalizer, which
+# loads every codec Python has (about 4 MiB). We read JSON (UTF-8 by its RFC) and short error
+# excerpts; without a guesser requests falls back to UTF-8, which is right for both.
+sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
+sys.modules.setdefault("chardet", None)  # type: ignore[arg-type]
+warnings.filterwarnings("ignore", message="Unable to find acceptable character detection", module="requests")
 
 from scrobblerd import __version__, logs
 from scrobblerd.cli import auth, conf, doctor, identify, playback, queue, rate, run, service, status

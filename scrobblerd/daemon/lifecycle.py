@@ -8,7 +8,9 @@ import contextlib
 import ctypes
 import gc
 import os
+import selectors
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -47,10 +49,14 @@ STOP_DEADLINE = 10.0  # seconds; well inside systemd's default TimeoutStopSec=90
 DELIVERY_INTERVAL = 30.0  # seconds between scheduled delivery rounds (submits also wake the worker)
 TOKEN_CHECK_INTERVAL = 600.0  # seconds; tokens live about a day, refresh is due well before expiry
 CACHE_UPKEEP_INTERVAL = 3600.0
-# Seconds between looks at the status; the file is rewritten only when something changed (or
-# every statusfile.REFRESH seconds), so `status` is at most this stale when the page is off.
-STATUS_INTERVAL = 3.0
+# Seconds between looks at the threads (a stopped dispatcher, delivery or resume thread is
+# restarted) and at the status; the file is rewritten only when something changed (or every
+# statusfile.REFRESH seconds), so `status` is at most this stale when the page is off.
+LOOK_INTERVAL = 3.0
 ALERT_INTERVAL = 30.0  # seconds between looks at what may need an alert (only with alerts.urls)
+# The main thread's longest sleep: signals and request_stop wake it at once; this only guards a
+# wake-up that could be lost.
+MAIN_WAIT = 60.0  # seconds
 
 
 class _Parts(contextlib.ExitStack):
@@ -72,7 +78,12 @@ class Daemon:
         self.config = config
         self.config_path = config_path
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        self._reload = False  # set by the SIGHUP handler: a plain flag, no lock a handler could wait on
+        self._old_wakeup_fd: int | None = None
+        # While run() runs, the main thread sleeps on this pair until a signal (through
+        # signal.set_wakeup_fd) or request_stop writes to it: no timed polling for SIGTERM or SIGHUP.
+        self._attention: socket.socket | None = None
+        self._nudge: socket.socket | None = None
         self._parts = _Parts()
         self.watchers: dict[str, Watcher] = {}
         self._watchdog_every = sdnotify.watchdog_interval()
@@ -81,6 +92,9 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> int:
+        self._attention, self._nudge = socket.socketpair()
+        for end in (self._attention, self._nudge):
+            end.setblocking(False)
         self._install_signals()
         try:
             self._start()
@@ -89,19 +103,40 @@ class Daemon:
             log.info("daemon_ready", players=sorted(self.watchers), state_dir=str(self.config.state_dir))
             self.services.announce_missing_login()
             while not self._stop.is_set():
-                self._stop.wait(1.0)
-                if self._reload.is_set():
-                    self._reload.clear()
+                self._wait_for_attention()
+                if self._reload:
+                    self._reload = False
                     self.reload()
         finally:
             sdnotify.stopping()
             log.info("daemon_stopping")
             self._graceful_stop()
+            self._restore_signals()
+            self._attention.close()
+            self._nudge.close()
             log.info("daemon_stopped")
         return 0
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake_main()
+
+    def _wake_main(self) -> None:
+        nudge = self._nudge
+        if nudge is not None:
+            with contextlib.suppress(OSError):  # full (already woken) or closed (already stopping)
+                nudge.send(b"\0")
+
+    def _wait_for_attention(self) -> None:
+        """Sleep until a signal or request_stop wakes the main thread, then take the wake-ups."""
+        attention = self._attention
+        assert attention is not None  # run() made the pair
+        with selectors.DefaultSelector() as selector:
+            selector.register(attention, selectors.EVENT_READ)
+            selector.select(MAIN_WAIT)
+        with contextlib.suppress(OSError):
+            while attention.recv(256):
+                pass
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -112,12 +147,20 @@ class Daemon:
             self._stop.set()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self._reload.set()
+            self._reload = True
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         signal.signal(WAKE_SIGNAL, self._on_wake)
+        # Any signal writes a byte to the pair, which ends the main thread's wait at once.
+        assert self._nudge is not None  # run() made the pair
+        self._old_wakeup_fd = signal.set_wakeup_fd(self._nudge.fileno(), warn_on_full_buffer=False)
+
+    def _restore_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread() and self._old_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._old_wakeup_fd)
+            self._old_wakeup_fd = None
 
     def _on_wake(self, _signum: int, _frame: FrameType | None) -> None:
         """Another process changed the queue (`queue retry`, `drop`, `identify --fix`): look now."""
@@ -147,6 +190,7 @@ class Daemon:
             on_watched=self._on_watched,
             on_resume=self.resumer.submit if self.resumer is not None else None,
             heartbeat=self._heartbeat,
+            heartbeat_every=self._watchdog_every / 4 if self._watchdog_every else None,
             saved=SessionBook(self.services.store),
         )
         # Runs after delivery's last round: one more try for watches the database refused.
@@ -204,8 +248,8 @@ class Daemon:
             ("delivery", self.services.delivery.wake, DELIVERY_INTERVAL),
             ("token_refresh", self.services.refresh_token_if_due, TOKEN_CHECK_INTERVAL),
             ("cache_upkeep", self._upkeep, CACHE_UPKEEP_INTERVAL),
-            ("status", self._write_status, STATUS_INTERVAL),
-            ("supervise", self._supervise, 2.0),
+            # One wake-up does both: an idle daemon pays for one job every few seconds, not two.
+            ("look", self._look, LOOK_INTERVAL),
         ]
         if self.alerter.enabled:
             jobs.append(("alerts", lambda: self.alerter.update(self.view.alert_facts()), ALERT_INTERVAL))
@@ -220,6 +264,11 @@ class Daemon:
     def _upkeep(self) -> None:
         self.services.cache_upkeep()
         release_freed_memory()
+
+    def _look(self) -> None:
+        """The periodic look: restart what stopped, then the status (each guarded on its own)."""
+        _guarded("supervise", self._supervise)()
+        _guarded("status", self._write_status)()
 
     def _supervise(self) -> None:
         """The dispatcher and delivery threads never die for good: restart whichever stopped.

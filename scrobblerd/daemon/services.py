@@ -6,9 +6,11 @@ Part of the wiring room with daemon.py: this module builds things, daemon.py run
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -16,9 +18,7 @@ from scrobblerd.config.settings import Config
 from scrobblerd.delivery.ratings import rating_handler
 from scrobblerd.delivery.worker import DeliveryWorker
 from scrobblerd.errors import TraktError
-from scrobblerd.identify.fixes import fixes_path
-from scrobblerd.identify.identifier import Identifier
-from scrobblerd.models import MediaRef, PlayerEvent, SeekCommand
+from scrobblerd.models import Item, MediaRef, PlayerEvent, SeekCommand
 from scrobblerd.resume.book import PointBook
 from scrobblerd.resume.service import Resumer
 from scrobblerd.store import deliveries
@@ -27,9 +27,46 @@ from scrobblerd.store.unsaved import runtime_journal
 from scrobblerd.trakt.auth import TokenManager, TokenStore
 from scrobblerd.trakt.client import TraktClient
 
+if TYPE_CHECKING:
+    from scrobblerd.identify.identifier import Identifier
+
 log = structlog.get_logger()
 
 SETTLE_MARGIN = 2.0  # seconds past the client's timeout before an unanswered send is checked
+
+
+class IdentifierOnDemand:
+    """Identification, built at its first use: its name parsers and their regular expressions
+    (about 2 MiB) are not paid by a daemon that has nothing to identify yet."""
+
+    def __init__(self, config: Config, client: TraktClient, store: Store) -> None:
+        self._config, self._client, self._store = config, client, store
+        self._identifier: Identifier | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Identifier:
+        with self._lock:
+            if self._identifier is None:
+                from scrobblerd.identify.fixes import fixes_path
+                from scrobblerd.identify.identifier import Identifier
+
+                config = self._config
+                self._identifier = Identifier(
+                    config.identify,
+                    searcher=self._client,
+                    cache=self._store,
+                    min_duration=config.scrobble.min_duration,
+                    rules_file=str(config.source) if config.source else None,
+                    fixes_file=fixes_path(config.state_dir),
+                )
+            return self._identifier
+
+    @property
+    def built(self) -> bool:
+        return self._identifier is not None
+
+    def resolve_for_delivery(self, ref: MediaRef, part: int = 0) -> Item | None:
+        return self.get().resolve_for_delivery(ref, part)
 
 
 @dataclass
@@ -38,11 +75,15 @@ class Services:
     tokens: TokenManager
     oauth: TraktClient
     client: TraktClient
-    identifier: Identifier
+    identification: IdentifierOnDemand
     delivery: DeliveryWorker
 
     token_file: TokenStore
     _token_stamp: int | None = None
+
+    @property
+    def identifier(self) -> Identifier:
+        return self.identification.get()
 
     @classmethod
     def open(cls, config: Config) -> Services:
@@ -51,14 +92,7 @@ class Services:
         token_file = TokenStore(config.state_dir)
         tokens = TokenManager(token_file, oauth)
         client = TraktClient(config.trakt, tokens)
-        identifier = Identifier(
-            config.identify,
-            searcher=client,
-            cache=store,
-            min_duration=config.scrobble.min_duration,
-            rules_file=str(config.source) if config.source else None,
-            fixes_file=fixes_path(config.state_dir),
-        )
+        identifier = IdentifierOnDemand(config, client, store)
         delivery = DeliveryWorker(
             store, client, identifier.resolve_for_delivery, settle=config.trakt.timeout + SETTLE_MARGIN
         )
@@ -87,7 +121,7 @@ class Services:
         if not config.resume.enabled:
             return None
         book = PointBook(self.store, self.client)
-        resolve = self.identifier.resolve_for_delivery
+        resolve = self.identification.resolve_for_delivery
         return Resumer(book, resolve, events, seek, threshold=config.scrobble.threshold, announce=announce)
 
     def count_parts(self, media: MediaRef) -> int:

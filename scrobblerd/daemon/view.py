@@ -8,7 +8,6 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from scrobblerd.identify.identifier import cache_key
 from scrobblerd.models import MediaRef
 from scrobblerd.notify import alerts
 from scrobblerd.players import registry
@@ -185,6 +184,8 @@ class DaemonView:
             hit = self._memo.get(key)
         if hit is not None and now - hit[0] < MEMO_TTL:
             return hit[1]
+        from scrobblerd.identify.identifier import cache_key  # identification loads at its first use
+
         identifier = self._daemon.services.identifier
         found = identifier.identify(media, offline=True)
         what = found.to_json()

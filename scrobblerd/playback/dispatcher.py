@@ -32,7 +32,9 @@ from scrobblerd.playback import machine as state
 
 log = structlog.get_logger()
 
-HEARTBEAT = 1.0  # seconds: the longest the loop sleeps, so the watchdog heartbeat stays fresh
+# The longest the loop sleeps when no timer is due and no heartbeat is asked for: only a guard
+# against a wall clock that jumps; an idle dispatcher otherwise sleeps until an event comes.
+IDLE_WAIT = 60.0  # seconds
 # Multi-episode names (S01E01E02, S01E01-E02, 1x01-02): only these pay for a full filename parse here.
 _MULTI_EPISODE = re.compile(r"(?i)s\d{1,2}\s?e\d{1,4}(?:\s?-?\s?e\d{1,4})+|\b\d{1,2}x\d{2,3}(?:-\d{2,3})+")
 
@@ -62,6 +64,7 @@ class Dispatcher:
         on_watched: ActionSink | None = None,
         on_resume: ResumeSink | None = None,
         heartbeat: Callable[[], None] | None = None,
+        heartbeat_every: float | None = None,
         saved: SavedSessions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -71,6 +74,8 @@ class Dispatcher:
         self._on_watched = on_watched
         self._on_resume = on_resume
         self._heartbeat = heartbeat
+        # `heartbeat` runs after every event and at least every `heartbeat_every` seconds.
+        self._max_wait = heartbeat_every if heartbeat is not None and heartbeat_every else IDLE_WAIT
         self._saved = saved
         self._save_failure: str | None = None
         self._clock = clock
@@ -146,8 +151,8 @@ class Dispatcher:
             d for s in self._sessions.values() if (d := state.next_deadline(s, self.rules)) is not None
         ]
         if not deadlines:
-            return HEARTBEAT
-        return max(0.0, min(HEARTBEAT, min(deadlines) - self._clock()))
+            return self._max_wait
+        return max(0.0, min(self._max_wait, min(deadlines) - self._clock()))
 
     def _handle(self, event: PlayerEvent) -> None:
         if event.media is not None:

@@ -6,6 +6,7 @@ the Trakt client and never decide anything: they report what the player does.
 
 from __future__ import annotations
 
+import socket
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -101,6 +102,18 @@ class Presence:
             self._log.info("player_lost", player=self.player, reason=reason, **fields)
         self.known, self.via = False, None
         return news
+
+
+def refuses_connections(host: str, port: int, timeout: float) -> bool:
+    """Whether nothing listens at host:port (the connection is refused). A plain TCP connect: an
+    absent player costs a few system calls per look instead of a whole HTTP request."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False  # unreachable some other way: the real request says how
 
 
 def backoff_delays(start: float, cap: float) -> Callable[[], float]:

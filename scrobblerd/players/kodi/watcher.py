@@ -26,6 +26,7 @@ from scrobblerd.players.base import (
     Presence,
     ThreadedWatcher,
     backoff_delays,
+    refuses_connections,
 )
 from scrobblerd.players.kodi.rpc import (
     CONNECT_TIMEOUT,
@@ -127,6 +128,10 @@ class KodiWatcher(ThreadedWatcher):
         if not self.config.http_port:
             self._unauthorized = False
             self._mark_lost(why)
+            return False
+        if refuses_connections(self.config.host, self.config.http_port, CONNECT_TIMEOUT):
+            self._unauthorized = False  # nothing listens: no HTTP request made
+            self._mark_lost(f"{why}; http: JSONRPC.Ping: ConnectionError")
             return False
         url = f"http://{self.config.host}:{self.config.http_port}/jsonrpc"
         http = HttpRpc(url, self.config.username, self.config.password)

@@ -79,14 +79,18 @@ class MpvIpc:
         request_id = self.send(*command)
         deadline = time.monotonic() + timeout
         while True:
+            answer: dict[str, Any] | None = None
+            # The whole batch is taken: events read along with the answer (before or after it)
+            # are kept for the loop, never dropped.
             for message in self._read(max(0.001, deadline - time.monotonic())):
-                if message.get("request_id") != request_id or "event" in message:
-                    if "event" in message:
-                        self.pending.append(message)
-                    continue
-                error = message.get("error")
+                if "event" in message:
+                    self.pending.append(message)
+                elif message.get("request_id") == request_id and answer is None:
+                    answer = message
+            if answer is not None:
+                error = answer.get("error")
                 if error == "success":
-                    return message.get("data")
+                    return answer.get("data")
                 if error == "property unavailable":
                     return None
                 raise PlayerError(f"mpv {command[0]} failed: {error}")

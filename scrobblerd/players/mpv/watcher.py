@@ -65,8 +65,10 @@ __all__ = [
     "tags_from_metadata",
 ]
 
-# Upper bound on one selector wait, so a stop that could not wake the selector is still seen.
-MAX_WAIT = 1.0  # seconds
+# Upper bound on one selector wait. A stop wakes the selector through its socket pair; this only
+# bounds how long a stop that raced the loop's start could go unseen. Idle costs one wake-up per
+# scan (the reconnect backoff) and per MAX_WAIT, nothing more.
+MAX_WAIT = 30.0  # seconds
 # Observed with `observe_property`; mpv pushes the current value at once, then every change.
 OBSERVED = ("pause", "path", "filename", "media-title", "duration", "idle-active", "eof-reached",
             "seeking", "metadata")  # fmt: skip

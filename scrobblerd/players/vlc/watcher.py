@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -22,6 +23,7 @@ from scrobblerd.players.base import (
     Presence,
     ThreadedWatcher,
     backoff_delays,
+    refuses_connections,
 )
 from scrobblerd.players.vlc.http import (
     PLAYLIST_PATH,
@@ -47,6 +49,8 @@ LENGTH_GRACE = 2.0  # seconds a new item may wait for VLC to know its length
 LENGTH_POLL_INTERVAL = 0.1  # while waiting for it (VLC: usually there within ~0.3 s)
 UNAUTHORIZED_INTERVAL = 15.0  # a wrong password is retried this slowly
 ERROR_INTERVAL = 5.0  # after an answer we could not use
+CONNECT_TIMEOUT = 1.0  # seconds for the cheap look at whether anything listens
+REFUSED = "ConnectionError"  # what the HTTP client says of a refused connection, said the same way
 
 
 class VlcWatcher(ThreadedWatcher):
@@ -95,6 +99,8 @@ class VlcWatcher(ThreadedWatcher):
 
     def poll_once(self, sink: EventSink) -> float:
         """One status.json poll; returns the delay until the next one."""
+        if not self._status.connected and self._refused():
+            return self._on_unreachable(sink, REFUSED)  # nothing listens: no HTTP request made
         try:
             payload = self._http.get(STATUS_PATH)
             snap = parse_status(payload, at=self._clock())
@@ -108,6 +114,11 @@ class VlcWatcher(ThreadedWatcher):
             self._status = PlayerStatus(True, "error", str(exc))
             return ERROR_INTERVAL
         return self._observe(sink, snap)
+
+    def _refused(self) -> bool:
+        where = urlsplit(self.url)
+        port = where.port or (443 if where.scheme == "https" else 80)
+        return refuses_connections(where.hostname or "127.0.0.1", port, CONNECT_TIMEOUT)
 
     def _observe(self, sink: EventSink, snap: VlcSnapshot) -> float:
         self._found()
