@@ -200,13 +200,28 @@ def _event(
 
 
 def end_event(last: VlcSnapshot, now: float, player: str, kind: EventKind | None = None) -> PlayerEvent:
-    """The item `last` is gone at `now`: ENDED if it was at its end, else STOPPED (or `kind`)."""
+    """The item `last` is found gone at `now`: ENDED if it got to its end by then, else STOPPED
+    (or `kind`).
+
+    It went some time after `last.at` (the last poll that saw it), so an end is stamped when
+    playback reached the end, and a stop or loss at `last.at` with the position seen then: the
+    earliest moment it can have happened. Stamped at `now` instead, a watch would be up to a poll
+    interval late, and so would Trakt's stop window (5 s from the real end, see delivery.worker).
+    """
     position = last.estimate(now)
     duration = last.duration
-    if kind is None:
-        ended = duration is not None and position is not None and position >= duration - END_TOLERANCE
-        kind, position = (EventKind.ENDED, duration) if ended else (EventKind.STOPPED, position)
-    return _event(kind, last, player, now, position)
+    at = min(last.at, now)
+    if (
+        kind is None
+        and duration is not None
+        and position is not None
+        and position >= duration - END_TOLERANCE
+    ):
+        seen = last.seconds
+        if last.state == "playing" and last.rate > 0 and seen is not None and seen < duration:
+            at = min(now, at + (duration - seen) / last.rate)
+        return _event(EventKind.ENDED, last, player, at, duration)
+    return _event(kind or EventKind.STOPPED, last, player, at, last.seconds)
 
 
 def _jumped(was: VlcSnapshot, cur: VlcSnapshot, now: float, tolerance: float) -> bool:
