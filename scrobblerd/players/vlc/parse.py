@@ -203,10 +203,11 @@ def end_event(last: VlcSnapshot, now: float, player: str, kind: EventKind | None
     """The item `last` is found gone at `now`: ENDED if it got to its end by then, else STOPPED
     (or `kind`).
 
-    It went some time after `last.at` (the last poll that saw it), so an end is stamped when
-    playback reached the end, and a stop or loss at `last.at` with the position seen then: the
-    earliest moment it can have happened. Stamped at `now` instead, a watch would be up to a poll
-    interval late, and so would Trakt's stop window (5 s from the real end, see delivery.worker).
+    It went some time after `last.at` (the last poll that saw it), and that is when it is
+    stamped: the earliest moment it can have happened, so at most a poll interval early (polls
+    are faster near the end). Stamped at `now`, a watch was up to a poll interval late, and so
+    was Trakt's stop window (5 s from the real end, see delivery.worker). VLC's `position` lags
+    playback by up to ~0.3 s, so the moment the end was reached cannot be computed any closer.
     """
     position = last.estimate(now)
     duration = last.duration
@@ -217,9 +218,6 @@ def end_event(last: VlcSnapshot, now: float, player: str, kind: EventKind | None
         and position is not None
         and position >= duration - END_TOLERANCE
     ):
-        seen = last.seconds
-        if last.state == "playing" and last.rate > 0 and seen is not None and seen < duration:
-            at = min(now, at + (duration - seen) / last.rate)
         return _event(EventKind.ENDED, last, player, at, duration)
     return _event(kind or EventKind.STOPPED, last, player, at, last.seconds)
 
