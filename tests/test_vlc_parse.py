@@ -19,6 +19,7 @@ from scrobblerd.players.vlc.parse import (
     PROGRESS_EVERY,
     STOPPED_MAX_INTERVAL,
     VlcSnapshot,
+    end_event,
     events_from,
     find_uri,
     media_from,
@@ -235,20 +236,27 @@ def test_seek_and_pause_in_one_poll() -> None:
     assert kinds(events) == [EventKind.SEEKED, EventKind.PAUSED]
 
 
-def test_user_stop_carries_the_estimated_position() -> None:
+def test_user_stop_is_stamped_when_last_seen_playing() -> None:
+    # It stopped somewhere between the two polls: the earliest moment, so that Trakt's stop
+    # window (5 s from the real end) does not start a poll interval late.
     prev = playing(10.0, 40.0)
     [event] = events_from(prev, snap("status_stopped_by_user", at=10.6), 10.6, player=PLAYER)
     assert event.kind == EventKind.STOPPED
-    assert event.position == pytest.approx(40.6)
+    assert (event.at, event.position) == (10.0, pytest.approx(40.0))
     assert event.media is not None and event.media.path == MATRIX
     assert event.paused is None
 
 
-def test_stop_at_the_end_is_ended_with_full_position() -> None:
+def test_stop_at_the_end_is_ended_with_full_position_stamped_when_last_seen() -> None:
     prev = playing(10.0, 89.6)
     [event] = events_from(prev, snap("status_stopped_at_end", at=10.5), 10.5, player=PLAYER)
     assert event.kind == EventKind.ENDED
-    assert event.position == pytest.approx(90.046)
+    assert (event.at, event.position) == (10.0, pytest.approx(90.046))
+
+
+def test_a_lost_vlc_is_stamped_when_last_seen_with_the_position_seen_then() -> None:
+    event = end_event(playing(10.0, 40.0), 13.0, PLAYER, EventKind.LOST)
+    assert (event.kind, event.at, event.position) == (EventKind.LOST, 10.0, pytest.approx(40.0))
 
 
 def test_stop_while_paused_keeps_the_paused_position() -> None:
@@ -264,7 +272,7 @@ def test_next_item_mid_file_stops_the_old_and_plays_the_new() -> None:
     stopped, started = events_from(prev, cur, 11.0, player=PLAYER)
     assert stopped.kind == EventKind.STOPPED
     assert stopped.media is not None and stopped.media.path == "/m/e2.mkv"
-    assert stopped.position == pytest.approx(0.5 * 60.046 + 1.0)
+    assert (stopped.at, stopped.position) == (10.0, pytest.approx(0.5 * 60.046))
     assert started.kind == EventKind.PLAYING
     assert started.media is not None and started.media.path == "/m/e3.mkv"
     assert started.media.episode == 3

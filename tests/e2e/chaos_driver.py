@@ -1,10 +1,12 @@
-"""Chaos run: many short viewings in a real mpv while the real daemon is SIGKILLed and restarted at
-random moments, the player is killed now and then, and the Trakt-like server injects random
-faults, slow answers and outages. Seeded, bounded in time, loopback only.
+"""Chaos run: many short viewings in a real player (mpv, VLC or Kodi: see chaos_players.py) while
+the real daemon is SIGKILLed and restarted at random moments, the player is killed now and then,
+and the Trakt-like server injects random faults, slow answers and outages. Seeded, bounded in
+time, loopback only.
 
-Every viewing is a distinct movie (a symlink named like a release to one short video), so each
-watch in the server's history names exactly one viewing. The expected outcome of each viewing is
-known in advance: ended, stopped or killed at >= the threshold is a watch; below it is none.
+Every viewing is a distinct movie (one short video under a release name, or in Kodi's library
+with its own ids), so each watch in the server's history names exactly one viewing. The expected
+outcome of each viewing is known in advance: ended, stopped or killed at >= the threshold is a
+watch; below it is none.
 
 A viewing's end is only knowable to a daemon that is running when it happens, so the daemon is
 killed mid-viewing (and restarted before the viewing goes on) or after the watch was committed
@@ -17,13 +19,15 @@ import itertools
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import authorise, mpv_config
-from tests.e2e.harness import DaemonProcess, MpvPlayer, rss_kib
+from tests.e2e.chaos_players import ChaosPlayer
+from tests.e2e.conftest import authorise, daemon_config
+from tests.e2e.harness import DaemonProcess, rss_kib
 from tests.trakt_server import FakeTrakt
 
 ADJECTIVES = "Silent Golden Hidden Broken Distant Quiet Crimson Frozen Wandering Hollow Bright Velvet"
@@ -32,6 +36,7 @@ NOUNS = "River Mountain Garden Harbor Window Letter Island Forest Bridge Station
 NOUNS += " Compass Canyon"
 TITLES = [f"{a} {n}" for a, n in itertools.product(ADJECTIVES.split(), NOUNS.split())]
 FIRST_ID = 700_000
+FIRST_TMDB = 900_000
 VIDEO_SECONDS = 40
 # Seconds between the real end and what Trakt records, on every path: /sync/history carries our
 # watched_at, and a /scrobble/stop (stamped by Trakt at its arrival) goes out only within the
@@ -66,6 +71,7 @@ class Viewing:
 
 @dataclass
 class ChaosResult:
+    player: str
     viewings: list[Viewing]
     history: list[dict[str, Any]]
     daemon_kills: int = 0
@@ -74,17 +80,18 @@ class ChaosResult:
     rss_kib: list[int] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    worst_off: float = 0.0  # the largest |watched_at - real end| seen, in seconds
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         watched = sum(v.expected for v in self.viewings)
         peak = max(self.rss_kib, default=0) / 1024
         return (
-            f"chaos: {len(self.viewings)} viewings ({watched} past the threshold, "
+            f"chaos {self.player}: {len(self.viewings)} viewings ({watched} past the threshold, "
             f"{len(self.viewings) - watched} below) in {self.seconds:.0f} s; daemon SIGKILLed "
             f"{self.daemon_kills}x, player killed {self.player_kills}x, {self.outages} outages, "
             f"{self.requests} requests to Trakt; "
-            f"history {len(self.history)} entries; "
+            f"history {len(self.history)} entries, watched_at at most {self.worst_off:.1f} s off; "
             f"daemon RSS peak {peak:.1f} MiB over {len(self.rss_kib)} samples; problems: {len(self.problems)}"
         )
 
@@ -93,14 +100,12 @@ def weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([k for k, _ in table], [w for _, w in table])[0]
 
 
-def plan(n: int, rng: random.Random, media: Path, video: Path) -> list[Viewing]:
+def plan(n: int, rng: random.Random, player: ChaosPlayer) -> list[Viewing]:
     viewings = []
     for i in range(n):
         title = TITLES[i % len(TITLES)]
         year = 1950 + i % 70
-        path = media / f"{title.replace(' ', '.')}.{year}.720p.mkv"
-        if not path.exists():
-            path.symlink_to(video)
+        path = player.media(title, year, FIRST_TMDB + i)
         kind = weighted(rng, KINDS)
         viewings.append(
             Viewing(
@@ -114,7 +119,21 @@ def plan(n: int, rng: random.Random, media: Path, video: Path) -> list[Viewing]:
                 not kind.startswith("below"),
             )
         )
+    cover(viewings, rng)
     return viewings
+
+
+def cover(viewings: list[Viewing], rng: random.Random) -> None:
+    """A small run still has every way to end and every daemon kill at least once: a missing one
+    takes the place of a viewing whose own kind occurs more than once."""
+    for attr, table in (("kind", KINDS), ("daemon_kill", DAEMON_KILL)):
+        for name, _ in table:
+            counts = Counter(getattr(v, attr) for v in viewings)
+            spare = [v for v in viewings if counts[getattr(v, attr)] > 1]
+            if counts[name] == 0 and spare:
+                setattr(rng.choice(spare), attr, name)
+    for v in viewings:
+        v.expected = not v.kind.startswith("below")
 
 
 class RssSampler:
@@ -140,33 +159,25 @@ class RssSampler:
 
 
 class Chaos:
-    def __init__(self, trakt: FakeTrakt, workdir: Path, socket_path: Path, video: Path, seed: int) -> None:
-        self.trakt, self.workdir, self.socket_path = trakt, workdir, socket_path
+    def __init__(self, trakt: FakeTrakt, workdir: Path, player: ChaosPlayer, seed: int) -> None:
+        self.trakt, self.workdir, self.player = trakt, workdir, player
         self.rng = random.Random(seed)
-        self.video = video
-        media = workdir / "media"
-        media.mkdir(exist_ok=True)
-        self.media = media
         authorise(trakt, workdir / "state")
-        self.config = mpv_config(
-            workdir, trakt, socket_path,
-            log={"level": "info"},
-            scrobble={"min_duration": 30, "preview_time": 1},
-        )  # fmt: skip
+        self.config: Path | None = None  # written once the player is up (its address is known)
         self.daemon: DaemonProcess | None = None
         self.old: list[DaemonProcess] = []
-        self.mpv: MpvPlayer | None = None
-        self.result = ChaosResult([], [])
+        self.result = ChaosResult(player.name, [], [])
         self.outage_left = 0
 
     # -- processes -------------------------------------------------------------------------------
     def start_daemon(self) -> DaemonProcess:
+        assert self.config is not None
         daemon = DaemonProcess(self.config)
         self.daemon = daemon
         if daemon.wait_event("daemon_ready", 30) is None:
             raise RuntimeError("daemon did not start:\n" + daemon.log_text()[-3000:])
         if daemon.wait_event("player_found", 15) is None:
-            raise RuntimeError("daemon did not find mpv:\n" + daemon.log_text()[-3000:])
+            raise RuntimeError(f"daemon did not find {self.player.name}:\n" + daemon.log_text()[-3000:])
         return daemon
 
     def kill_daemon(self) -> None:
@@ -176,13 +187,8 @@ class Chaos:
         self.result.daemon_kills += 1
         self.start_daemon()
 
-    def start_mpv(self) -> MpvPlayer:
-        self.mpv = MpvPlayer(self.socket_path)
-        return self.mpv
-
     def close(self) -> None:
-        if self.mpv is not None:
-            self.mpv.close()
+        self.player.close()
         for daemon in [*self.old, *([self.daemon] if self.daemon else [])]:
             daemon.kill()
 
@@ -236,13 +242,14 @@ class Chaos:
         raise TimeoutError("watch never committed:\n" + daemon.log_text()[-4000:])
 
     # -- one viewing ---------------------------------------------------------------------------------
-    def faults(self) -> None:
-        """Before each viewing: maybe start or end an outage; now and then a slow answer."""
+    def faults(self, index: int, n: int) -> None:
+        """Before each viewing: maybe start or end an outage (at least one per run, by a third of
+        the way in); now and then a slow answer."""
         if self.outage_left > 0:
             self.outage_left -= 1
             if self.outage_left == 0:
                 self.trakt.set_outage(False)
-        elif self.rng.random() < 0.08:
+        elif self.rng.random() < 0.08 or (self.result.outages == 0 and index >= n // 3):
             self.outage_left = self.rng.randint(1, 3)
             self.result.outages += 1
             self.trakt.set_outage(True, status=self.rng.choice((503, 520)))
@@ -251,29 +258,24 @@ class Chaos:
             self.trakt.delay_next(1, self.rng.uniform(0.3, SLOW_MAX), paths=path)
 
     def view(self, v: Viewing) -> None:
-        mpv = self.mpv
-        assert mpv is not None
-        mpv.load(v.path, options=f"start={self.rng.randint(35, 50)}%")
-        mpv.wait_playing(v.path.name)
+        player = self.player
+        player.open(v.path, self.rng.randint(35, 50))
         self.wait_decided("start", v.path)
         if v.daemon_kill == "mid":
-            self.kill_daemon()  # the new one attaches to the playing mpv and carries the viewing on
+            self.kill_daemon()  # the new one attaches to the playing player and carries the viewing on
             self.wait_carried_on(v.path)
         if v.kind == "end":
-            mpv.seek_percent(98)
-            v.ended_at = mpv.wait_idle(30)
+            v.ended_at = player.play_to_end()
         else:
             target = self.rng.uniform(89, 93) if v.expected else self.rng.uniform(55, 75)
-            mpv.seek_percent(target)
-            self.wait_decided("start", v.path, progress=near(target))
+            landed = player.seek(target)
+            self.wait_decided("start", v.path, progress=near(landed))
             time.sleep(self.rng.uniform(0, 0.4))
             if v.kind.endswith("kill"):
-                v.ended_at = mpv.kill()
+                v.ended_at = player.kill()  # and a fresh one started
                 self.result.player_kills += 1
-                self.start_mpv()
             else:
-                v.ended_at = time.time()
-                mpv.command("stop")
+                v.ended_at = player.stop()
         if v.expected:
             index = self.wait_decided("stop", v.path, watched=lambda w: w is True)
             self.wait_queued_after(index)
@@ -286,19 +288,25 @@ class Chaos:
     # -- the whole run ---------------------------------------------------------------------------------
     def run(self, n: int) -> ChaosResult:
         began = time.monotonic()
-        viewings = plan(n, self.rng, self.media, self.video)
-        for v in viewings:
-            self.trakt.add_movie(v.title, v.year, {"trakt": v.trakt_id, "tmdb": 900_000 + v.index})
+        viewings = plan(n, self.rng, self.player)
+        for v, path in zip(viewings, self.player.prepare([v.path for v in viewings]), strict=True):
+            v.path = path
+            self.trakt.add_movie(v.title, v.year, {"trakt": v.trakt_id, "tmdb": FIRST_TMDB + v.index})
         self.result.viewings = viewings
         self.trakt.random_faults(0.12, seed=self.rng.randint(0, 2**31), statuses=(429, 500, 502, 503, 520))
-        self.start_mpv()
+        self.config = daemon_config(
+            self.workdir, self.trakt,
+            players=self.player.players_config(),
+            log={"level": "info"},
+            scrobble={"min_duration": 30, "preview_time": 1},
+        )  # fmt: skip
         self.start_daemon()
         sampler = RssSampler(
             lambda: self.daemon.proc.pid if self.daemon and self.daemon.proc.poll() is None else None
         )
         try:
             for v in viewings:
-                self.faults()
+                self.faults(v.index, n)
                 self.view(v)
             self.settle(sum(v.expected for v in viewings))
         finally:
@@ -348,6 +356,7 @@ def check(result: ChaosResult) -> list[str]:
             continue
         assert v.ended_at is not None
         off = entries[0]["at"] - v.ended_at
+        result.worst_off = max(result.worst_off, abs(off))
         if abs(off) > WATCHED_AT_LIMIT:
             problems.append(
                 f"#{v.index} {v.kind}/{v.daemon_kill}: watched_at off by {off:.1f} s ({entries[0]['source']})"

@@ -200,13 +200,26 @@ def _event(
 
 
 def end_event(last: VlcSnapshot, now: float, player: str, kind: EventKind | None = None) -> PlayerEvent:
-    """The item `last` is gone at `now`: ENDED if it was at its end, else STOPPED (or `kind`)."""
+    """The item `last` is found gone at `now`: ENDED if it got to its end by then, else STOPPED
+    (or `kind`).
+
+    It went some time after `last.at` (the last poll that saw it), and that is when it is
+    stamped: the earliest moment it can have happened, so at most a poll interval early (polls
+    are faster near the end). Stamped at `now`, a watch was up to a poll interval late, and so
+    was Trakt's stop window (5 s from the real end, see delivery.worker). VLC's `position` lags
+    playback by up to ~0.3 s, so the moment the end was reached cannot be computed any closer.
+    """
     position = last.estimate(now)
     duration = last.duration
-    if kind is None:
-        ended = duration is not None and position is not None and position >= duration - END_TOLERANCE
-        kind, position = (EventKind.ENDED, duration) if ended else (EventKind.STOPPED, position)
-    return _event(kind, last, player, now, position)
+    at = min(last.at, now)
+    if (
+        kind is None
+        and duration is not None
+        and position is not None
+        and position >= duration - END_TOLERANCE
+    ):
+        return _event(EventKind.ENDED, last, player, at, duration)
+    return _event(kind or EventKind.STOPPED, last, player, at, last.seconds)
 
 
 def _jumped(was: VlcSnapshot, cur: VlcSnapshot, now: float, tolerance: float) -> bool:
