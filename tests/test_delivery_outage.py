@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from scrobblerd.delivery.health import PROBE_INTERVAL
-from scrobblerd.delivery.worker import IDLE_WAIT, STOP_WINDOW, DeliveryWorker
+from scrobblerd.delivery.worker import IDLE_WAIT, STOP_WINDOW, TRANSIT, DeliveryWorker
 from scrobblerd.errors import AccountLimitError, AccountLockedError, TransientError, VipOnlyError
 from scrobblerd.store import deliveries
 from scrobblerd.store.db import Store
@@ -74,6 +74,18 @@ def test_a_stop_goes_by_scrobble_only_inside_the_window_and_later_by_history(sto
     assert [i.ids["trakt"] for _, i, _ in client.sent("scrobble")] == [1]
     [[(item, at)]] = client.sent("history")
     assert (item.ids["trakt"], at.timestamp()) == (2, T0 - (STOP_WINDOW + 1))
+
+
+def test_a_stop_that_would_reach_trakt_past_the_window_goes_by_history(store: Store) -> None:
+    # Sent now it would be stamped after the window once the journey is counted.
+    client = FakeClient()
+    w = DeliveryWorker(store, client, resolve, clock=lambda: T0, post_interval=0.0, rand=lambda: 0.0)
+    ended = T0 - (STOP_WINDOW - TRANSIT / 2)
+    w.submit(watched("edge", ended, n=3))
+    assert w.run_once(T0) == 1
+    assert client.sent("scrobble") == []
+    [[(item, at)]] = client.sent("history")
+    assert (item.ids["trakt"], at.timestamp()) == (3, ended)
 
 
 def test_thirty_outage_watches_go_out_in_one_write_soon_after_trakt_is_back(

@@ -41,6 +41,9 @@ CONTINUATION_WINDOW = 6 * 3600.0
 # Trakt stamps a /scrobble/stop with the time it arrives: it is sent only while that is within this
 # many seconds of the real end. Any later watch goes by /sync/history with its real watched_at.
 STOP_WINDOW = 5.0
+# What a stop's journey to Trakt may take (connection, TLS, Trakt's front): kept out of the window,
+# so a stop that leaves at its last moment is still stamped inside it.
+TRANSIT = 0.5
 BATCH_SIZE = 2500  # watches per POST /sync/history (a few hundred KB of JSON); one write per second
 POST_INTERVAL = 1.0  # Trakt: about one POST per second per user
 IDLE_WAIT = 3600.0  # the longest the worker sleeps with nothing due (new work wakes it at once)
@@ -297,8 +300,8 @@ class DeliveryWorker(Sending):
             delivered += sent
         overdue: list[tuple[QueueRow, Item]] = []
         for row, item in recent:
-            # Trakt stamps the stop when it arrives: after our turn to POST, not now.
-            arrives = self.clock() + self._pace_wait()
+            # Trakt stamps the stop when it arrives: after our turn to POST and the journey, not now.
+            arrives = self.clock() + self._pace_wait() + TRANSIT
             if arrives - (row.watched_at or row.created_at) > self.grace:
                 overdue.append((row, item))  # pacing made it late: a scrobble now would get the wrong time
                 continue
