@@ -8,12 +8,9 @@ import contextlib
 import ctypes
 import gc
 import os
-import selectors
 import signal
-import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +26,8 @@ from scrobblerd import logs
 from scrobblerd.config.loader import load_config
 from scrobblerd.config.settings import Config
 from scrobblerd.daemon import sdnotify
+from scrobblerd.daemon.guards import Parts, guarded
+from scrobblerd.daemon.mainwait import MainWait
 from scrobblerd.daemon.statusfile import WAKE_SIGNAL, StatusFile
 from scrobblerd.daemon.view import DaemonView
 from scrobblerd.errors import ConfigError
@@ -59,32 +58,14 @@ ALERT_INTERVAL = 30.0  # seconds between looks at what may need an alert (only w
 MAIN_WAIT = 60.0  # seconds
 
 
-class _Parts(contextlib.ExitStack):
-    """What the daemon has started, so stopping undoes exactly that, in reverse; one part that
-    fails to stop is logged and the others still stop."""
-
-    def push_part(self, name: str, undo: Callable[[], None]) -> None:
-        def guarded() -> None:
-            try:
-                undo()
-            except Exception as exc:  # stopping must go on whatever one part does
-                log.error("stop_failed", part=name, error=repr(exc), traceback=traceback.format_exc())
-
-        self.callback(guarded)
-
-
 class Daemon:
     def __init__(self, config: Config, config_path: str | Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self._stop = threading.Event()
         self._reload = False  # set by the SIGHUP handler: a plain flag, no lock a handler could wait on
-        self._old_wakeup_fd: int | None = None
-        # While run() runs, the main thread sleeps on this pair until a signal (through
-        # signal.set_wakeup_fd) or request_stop writes to it: no timed polling for SIGTERM or SIGHUP.
-        self._attention: socket.socket | None = None
-        self._nudge: socket.socket | None = None
-        self._parts = _Parts()
+        self._main_wait: MainWait | None = None  # while run() runs
+        self._parts = Parts()
         self.watchers: dict[str, Watcher] = {}
         self._watchdog_every = sdnotify.watchdog_interval()
         self._last_watchdog = 0.0
@@ -92,10 +73,9 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> int:
-        self._attention, self._nudge = socket.socketpair()
-        for end in (self._attention, self._nudge):
-            end.setblocking(False)
+        main_wait = self._main_wait = MainWait()
         self._install_signals()
+        main_wait.catch_signals()
         try:
             self._start()
             sdnotify.ready(self._status_line())
@@ -103,7 +83,7 @@ class Daemon:
             log.info("daemon_ready", players=sorted(self.watchers), state_dir=str(self.config.state_dir))
             self.services.announce_missing_login()
             while not self._stop.is_set():
-                self._wait_for_attention()
+                main_wait.wait(MAIN_WAIT)
                 if self._reload:
                     self._reload = False
                     self.reload()
@@ -111,32 +91,14 @@ class Daemon:
             sdnotify.stopping()
             log.info("daemon_stopping")
             self._graceful_stop()
-            self._restore_signals()
-            self._attention.close()
-            self._nudge.close()
+            main_wait.close()
             log.info("daemon_stopped")
         return 0
 
     def request_stop(self) -> None:
         self._stop.set()
-        self._wake_main()
-
-    def _wake_main(self) -> None:
-        nudge = self._nudge
-        if nudge is not None:
-            with contextlib.suppress(OSError):  # full (already woken) or closed (already stopping)
-                nudge.send(b"\0")
-
-    def _wait_for_attention(self) -> None:
-        """Sleep until a signal or request_stop wakes the main thread, then take the wake-ups."""
-        attention = self._attention
-        assert attention is not None  # run() made the pair
-        with selectors.DefaultSelector() as selector:
-            selector.register(attention, selectors.EVENT_READ)
-            selector.select(MAIN_WAIT)
-        with contextlib.suppress(OSError):
-            while attention.recv(256):
-                pass
+        if self._main_wait is not None:
+            self._main_wait.nudge()
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -153,14 +115,6 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         signal.signal(WAKE_SIGNAL, self._on_wake)
-        # Any signal writes a byte to the pair, which ends the main thread's wait at once.
-        assert self._nudge is not None  # run() made the pair
-        self._old_wakeup_fd = signal.set_wakeup_fd(self._nudge.fileno(), warn_on_full_buffer=False)
-
-    def _restore_signals(self) -> None:
-        if threading.current_thread() is threading.main_thread() and self._old_wakeup_fd is not None:
-            signal.set_wakeup_fd(self._old_wakeup_fd)
-            self._old_wakeup_fd = None
 
     def _on_wake(self, _signum: int, _frame: FrameType | None) -> None:
         """Another process changed the queue (`queue retry`, `drop`, `identify --fix`): look now."""
@@ -259,7 +213,7 @@ class Daemon:
             trigger = IntervalTrigger(seconds=every, timezone="UTC")
             # Alerts look at once too: what needs the user at start-up should not wait 30 s.
             first = {"next_run_time": datetime.now(UTC)} if name == "alerts" else {}
-            self.scheduler.add_job(_guarded(name, func), trigger, id=name, name=name, **first)
+            self.scheduler.add_job(guarded(name, func), trigger, id=name, name=name, **first)
 
     def _upkeep(self) -> None:
         self.services.cache_upkeep()
@@ -267,8 +221,8 @@ class Daemon:
 
     def _look(self) -> None:
         """The periodic look: restart what stopped, then the status (each guarded on its own)."""
-        _guarded("supervise", self._supervise)()
-        _guarded("status", self._write_status)()
+        guarded("supervise", self._supervise)()
+        guarded("status", self._write_status)()
 
     def _supervise(self) -> None:
         """The dispatcher and delivery threads never die for good: restart whichever stopped.
@@ -383,13 +337,3 @@ def release_freed_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _guarded(name: str, func: Callable[[], Any]) -> Callable[[], None]:
-    def job() -> None:
-        try:
-            func()
-        except Exception as exc:  # a job that raises is logged and runs again at its next interval
-            log.error("job_failed", job=name, error=repr(exc), traceback=traceback.format_exc())
-
-    return job
