@@ -42,17 +42,23 @@ def resolve(media: MediaRef, part: int) -> Item | None:
     return Movie(media.title or "", media.year, dict(media.ids))
 
 
+def client_for(fake: FakeTrakt, timeout: float) -> TraktClient:
+    """The server with the bench's movies and Trakt's pace (about one POST a second; faster gets
+    429), and a client logged in to it."""
+    fake.post_interval = 1.0
+    for n in range(1, MOVIES + 1):
+        fake.add_movie(f"Movie {n}", 2000, {"trakt": n})
+    return TraktClient(
+        TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=timeout),
+        Tokens(fake.issue_token()["access_token"]),
+    )
+
+
 def outage(watches: int, down: float, batch_size: int) -> None:
     """Watches made during an outage (each a second apart, the last just before the return), the
     outage going on `down` seconds more, then Trakt back: what the worker thread does by itself."""
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
-        fake.post_interval = 1.0
-        for n in range(1, MOVIES + 1):
-            fake.add_movie(f"Movie {n}", 2000, {"trakt": n})
-        client = TraktClient(
-            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=10),
-            Tokens(fake.issue_token()["access_token"]),
-        )
+        client = client_for(fake, timeout=10)
         with Store.open(Path(tmp)) as store, client:
             worker = DeliveryWorker(store, client, resolve, batch_size=batch_size)
             fake.set_outage(True)
@@ -101,13 +107,7 @@ def main() -> None:
         outage(args.outage, args.down, args.batch_size)
         return
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp, FakeTrakt() as fake:
-        fake.post_interval = 1.0  # Trakt: about one POST per second; faster gets 429
-        for n in range(1, MOVIES + 1):
-            fake.add_movie(f"Movie {n}", 2000, {"trakt": n})
-        client = TraktClient(
-            TraktConfig(api_url=fake.url, auth_url=fake.auth_url, timeout=60),
-            Tokens(fake.issue_token()["access_token"]),
-        )
+        client = client_for(fake, timeout=60)
         with Store.open(Path(tmp)) as store, client:
             worker = DeliveryWorker(store, client, resolve, batch_size=args.batch_size)
             base = time.time() - 30 * 86400
