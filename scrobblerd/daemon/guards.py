@@ -18,13 +18,13 @@ class Parts(contextlib.ExitStack):
     fails to stop is logged and the others still stop."""
 
     def push_part(self, name: str, undo: Callable[[], None]) -> None:
-        def guarded() -> None:
+        def undo_logged() -> None:
             try:
                 undo()
             except Exception as exc:  # stopping must go on whatever one part does
                 log.error("stop_failed", part=name, error=repr(exc), traceback=traceback.format_exc())
 
-        self.callback(guarded)
+        self.callback(undo_logged)
 
 
 def guarded(name: str, func: Callable[[], Any]) -> Callable[[], None]:

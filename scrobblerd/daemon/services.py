@@ -45,6 +45,9 @@ class IdentifierOnDemand:
         self._lock = threading.Lock()
 
     def get(self) -> Identifier:
+        built = self._identifier
+        if built is not None:
+            return built
         with self._lock:
             if self._identifier is None:
                 from scrobblerd.identify.fixes import fixes_path

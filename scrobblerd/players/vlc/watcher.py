@@ -63,6 +63,9 @@ class VlcWatcher(ThreadedWatcher):
         self.config = config
         self.url = config.url.rstrip("/")
         self.player = f"vlc:{self.url}"
+        where = urlsplit(self.url)
+        default_port = 443 if where.scheme == "https" else 80
+        self._address = (where.hostname or "127.0.0.1", where.port or default_port)
         self._http = VlcHttp(self.url, config.password)
         self._clock = clock
         self._log = structlog.get_logger(watcher=self.name)
@@ -116,9 +119,8 @@ class VlcWatcher(ThreadedWatcher):
         return self._observe(sink, snap)
 
     def _refused(self) -> bool:
-        where = urlsplit(self.url)
-        port = where.port or (443 if where.scheme == "https" else 80)
-        return refuses_connections(where.hostname or "127.0.0.1", port, CONNECT_TIMEOUT)
+        host, port = self._address
+        return refuses_connections(host, port, CONNECT_TIMEOUT)
 
     def _observe(self, sink: EventSink, snap: VlcSnapshot) -> float:
         self._found()
